@@ -1,0 +1,1 @@
+"""Dumping BTF: bpftool's raw text, its JSON, and a C header (vmlinux.h)."""
