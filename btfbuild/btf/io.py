@@ -6,15 +6,17 @@ from pathlib import Path
 
 from ..errors import BtfbuildError, BtfFormatError, ElfError
 from . import raw
-from .elf import is_elf, read_btf_sections
 from .model import Btf
+from .sanity import sanity_check
 
 
-def load(path: str | Path, base: Btf | None = None) -> Btf:
+def load(path: str | Path, base: Btf | None = None, *, sanity: bool = True) -> Btf:
     """Load the BTF in *path*; *base* is the base of split BTF.
 
     An ELF module with a ``.BTF.base`` section is split over that distilled base when no *base*
-    is given. Errors carry the file name and what is wrong.
+    is given. With *sanity* (the default) names and type ids are checked as libbpf does before
+    use; the validator turns it off to report every problem itself. Errors carry the file name
+    and what is wrong.
     """
     path = Path(path)
     try:
@@ -24,14 +26,21 @@ def load(path: str | Path, base: Btf | None = None) -> Btf:
     if not data:
         raise BtfFormatError(f"{path}: empty file")
     try:
-        if is_elf(data):
-            return _load_elf(path, base)
-        return raw.parse(data, base)
+        btf = _load_elf(path, base) if is_elf(data) else raw.parse(data, base)
+        if sanity:
+            sanity_check(btf)
+        return btf
     except BtfFormatError as exc:
         raise BtfFormatError(f"{path}: {exc}") from None
 
 
+def is_elf(data: bytes) -> bool:
+    return data[:4] == b"\x7fELF"
+
+
 def _load_elf(path: Path, base: Btf | None) -> Btf:
+    from .elf import read_btf_sections  # pyelftools costs import time; raw BTF needs none
+
     secs = read_btf_sections(path)
     if secs.btf is None:
         raise ElfError(f"{path}: no .BTF section")

@@ -146,7 +146,7 @@ class Btf:
                 return nelems * t.size
             if isinstance(t, Ptr):
                 return nelems * self.pointer_size()
-            if isinstance(t, _MODIFIERS | Var):
+            if isinstance(t, (*_MODIFIERS, Var)):
                 type_id = t.type_id
                 continue
             if isinstance(t, Array):
