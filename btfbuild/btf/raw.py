@@ -163,30 +163,35 @@ def _parse_types(data: bytes, start: int, length: int, e: str) -> list[BtfType]:
     append = types.append
     pos = start
     end = start + length
+    # locals: this loop runs once per type, ~130k times for vmlinux
+    unpack_hdr = hdr.unpack_from
+    fixed_extra, per_vlen, must_be_zero = _FIXED_EXTRA, _PER_VLEN, _MUST_BE_ZERO
+    func_kind, proto_kind = _FUNC, _FUNC_PROTO
+    ref_kinds = _REF_KINDS
     while pos < end:
         if pos + 12 > end:
             raise BtfFormatError(f"truncated type record at type offset {pos - start}")
-        name_off, info, st = hdr.unpack_from(data, pos)
+        name_off, info, st = unpack_hdr(data, pos)
         pos += 12
         kind = (info >> 24) & 0x1F
         vlen = info & 0xFFFF
-        kflag = bool(info >> 31)
-        extra = _FIXED_EXTRA[kind] + _PER_VLEN[kind] * vlen
+        kflag = info >> 31 == 1
+        extra = fixed_extra[kind] + per_vlen[kind] * vlen
         if pos + extra > end:
             raise BtfFormatError(
                 f"type [{len(types) + 1}] {_kind_name(kind)}: record runs past the type section"
             )
         t: BtfType
-        if info & _MUST_BE_ZERO[kind]:
+        if info & must_be_zero[kind]:
             t = _raw(name_off, info, st, data, pos, extra,
                      "reserved info bits set" if info & _RESERVED
                      else "kind_flag or vlen where the kind has none")
-        elif kind == _FUNC:
+        elif kind == func_kind:
             t = Func(name_off, st, vlen)
-        elif kind == _FUNC_PROTO:
+        elif kind == proto_kind:
             t = FuncProto(name_off, st, list(starmap(Param, iter_unpack(pair, mv[pos : pos + extra]))))
-        elif kind in _REF_KINDS:
-            t = _REF_KINDS[kind](name_off, st)
+        elif kind in ref_kinds:
+            t = ref_kinds[kind](name_off, st)
         elif kind == _STRUCT or kind == _UNION:
             cls = Struct if kind == _STRUCT else Union
             if kflag:

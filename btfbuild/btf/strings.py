@@ -7,15 +7,18 @@ Names are decoded as UTF-8 with ``surrogateescape`` so any byte sequence round-t
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 
 class StringTable:
-    __slots__ = ("_cache", "_data", "_index", "base", "start")
+    __slots__ = ("_cache", "_data", "_filled", "_index", "base", "start")
 
     def __init__(self, data: bytes | bytearray = b"\0", base: StringTable | None = None) -> None:
         self._data = bytearray(data)
         self.base = base
         self.start = base.end if base is not None else 0
         self._cache: dict[int, str] = {}
+        self._filled = False
         self._index: dict[str, int] | None = None
 
     @property
@@ -35,11 +38,25 @@ class StringTable:
             return self.base is not None and self.base.is_valid_offset(off)
         return off < self.end
 
+    def _fill_cache(self) -> None:
+        """Decode every string once: one split beats a find and a decode per lookup."""
+        parts = bytes(self._data).split(b"\0")
+        texts = (bytes(self._data).decode("ascii").split("\0") if self._data.isascii()
+                 else [p.decode("utf-8", "surrogateescape") for p in parts])
+        offsets = accumulate((len(p) + 1 for p in parts), initial=self.start)
+        self._cache = dict(zip(offsets, texts, strict=False))
+        self._filled = True
+
     def get(self, off: int) -> str:
         """The string at *off*; raises IndexError for an offset outside the table."""
         s = self._cache.get(off)
         if s is not None:
             return s
+        if not self._filled:
+            self._fill_cache()
+            s = self._cache.get(off)
+            if s is not None:
+                return s
         if off < self.start:
             if self.base is None:
                 raise IndexError(off)
@@ -94,6 +111,8 @@ class StringTable:
             return off
         off = self.end
         self._data += s.encode("utf-8", "surrogateescape") + b"\0"
+        if self._filled:
+            self._cache[off] = s
         assert self._index is not None
         self._index[s] = off
         return off
