@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     def add_file_and_base(p: argparse.ArgumentParser) -> None:
-        p.add_argument("file", metavar="FILE",
-                       help="raw BTF, /sys/kernel/btf/*, or an ELF file with .BTF (vmlinux, .ko, .o)")
+        p.add_argument(
+            "file", metavar="FILE",
+            help="raw BTF, /sys/kernel/btf/*, or an ELF file with .BTF (vmlinux, .ko, .o)")
         p.add_argument("-B", "--base", metavar="BASE",
                        help="base BTF of split BTF (vmlinux ELF, raw BTF, /sys/kernel/btf/vmlinux)")
 

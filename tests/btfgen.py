@@ -50,7 +50,8 @@ def every_kind() -> Btf:
     b.add(Ptr(0, fwd_u))
     e32 = b.add(Enum(s("color"), 4, [EnumValue(s("RED"), 0), EnumValue(s("BLUE"), 4000000000)]))
     b.add(Enum(s("sign"), 4, [EnumValue(s("NEG"), -1), EnumValue(s("POS"), 1)], signed=True))
-    b.add(Enum64(s("wide"), 8, [EnumValue(s("HUGE"), 1 << 40), EnumValue(s("MAXU"), (1 << 64) - 1)]))
+    b.add(Enum64(s("wide"), 8, [EnumValue(s("HUGE"), 1 << 40),
+                                EnumValue(s("MAXU"), (1 << 64) - 1)]))
     b.add(Enum64(s("swide"), 8, [EnumValue(s("SNEG"), -(1 << 40))], signed=True))
     inner = b.add(Union(0, 8, [Member(s("a"), i32, 0), Member(s("b"), u64, 0)]))
     st = b.add(Struct(s("packet"), 40, [

@@ -104,11 +104,11 @@ def test_load_rejects_out_of_range_names_and_ids(tmp_path: Path) -> None:
 
 
 def test_elf_without_btf(tmp_path: Path) -> None:
-    with pytest.raises(ElfError, match="no .BTF section"):
+    with pytest.raises(ElfError, match=r"no \.BTF section"):
         load("/bin/sh")
     f = tmp_path / "trunc.elf"
     f.write_bytes(Path("/bin/sh").read_bytes()[:100])
-    with pytest.raises(BtfbuildError, match="trunc.elf"):
+    with pytest.raises(BtfbuildError, match=r"trunc\.elf"):
         load(f)
 
 

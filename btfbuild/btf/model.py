@@ -8,6 +8,7 @@ unified view, as libbpf's ``struct btf`` does. ``types`` holds only this object'
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from typing import Literal
 
@@ -28,8 +29,8 @@ from .types import (
     Kind,
     Ptr,
     Restrict,
-    TypeTag,
     Typedef,
+    TypeTag,
     Var,
     Volatile,
 )
@@ -41,6 +42,9 @@ _MODIFIERS = (Typedef, Volatile, Const, Restrict, TypeTag)
 
 class Btf:
     __slots__ = ("_ptr_size", "base", "endian", "flags", "start_id", "strings", "types")
+    base: Btf | None
+    strings: StringTable
+    types: list[BtfType]
 
     def __init__(
         self,
@@ -58,7 +62,7 @@ class Btf:
             strings = StringTable(b"" if base is not None else b"\0",
                                   base.strings if base is not None else None)
         self.strings = strings
-        self.types: list[BtfType] = []
+        self.types = []
         self._ptr_size: int | None = None
 
     # -- lookups on the unified view -------------------------------------------------------
@@ -83,10 +87,10 @@ class Btf:
     def has_type(self, type_id: int) -> bool:
         return 0 <= type_id < self.type_count
 
-    def str(self, off: int) -> str:
+    def str(self, off: int) -> builtins.str:
         return self.strings.get(off)
 
-    def name(self, t: BtfType | int) -> str:
+    def name(self, t: BtfType | int) -> builtins.str:
         if isinstance(t, int):
             t = self.type(t)
         return self.strings.get(t.name_off)
@@ -104,7 +108,7 @@ class Btf:
             yield from self.base.all_types()
         yield from enumerate(self.types, self.start_id)
 
-    def find(self, name: str, kind: Kind | None = None) -> int | None:
+    def find(self, name: builtins.str, kind: Kind | None = None) -> int | None:
         """First type id (unified view) with *name* and, if given, *kind*."""
         off = self.strings.find(name)
         if off is None:
@@ -121,7 +125,7 @@ class Btf:
         self.types.append(t)
         return self.type_count - 1
 
-    def add_str(self, s: str) -> int:
+    def add_str(self, s: builtins.str) -> int:
         return self.strings.add(s)
 
     # -- type arithmetic used by dump, validation and the tools on the model ---------------

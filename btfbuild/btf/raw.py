@@ -189,10 +189,11 @@ def _parse_types(data: bytes, start: int, length: int, e: str) -> list[BtfType]:
         elif kind == func_kind:
             t = Func(name_off, st, vlen)
         elif kind == proto_kind:
-            t = FuncProto(name_off, st, list(starmap(Param, iter_unpack(pair, mv[pos : pos + extra]))))
+            params = list(starmap(Param, iter_unpack(pair, mv[pos : pos + extra])))
+            t = FuncProto(name_off, st, params)
         elif kind in ref_kinds:
             t = ref_kinds[kind](name_off, st)
-        elif kind == _STRUCT or kind == _UNION:
+        elif kind in (_STRUCT, _UNION):
             cls = Struct if kind == _STRUCT else Union
             if kflag:
                 members = [Member(n, ty, off & 0xFFFFFF, off >> 24)

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..btf.model import Btf
 from ..btf.types import (
+    KIND_CLASSES,
     Array,
     BtfType,
     Datasec,
@@ -24,7 +25,6 @@ from ..btf.types import (
     FuncProto,
     Fwd,
     Int,
-    KIND_CLASSES,
     Kind,
     RefType,
     Struct,
@@ -76,15 +76,15 @@ def raw_lines(btf: Btf, ids: Iterable[int] | None = None) -> Iterator[str]:
     for tid, t in items:
         cls = type(t)
         head = f"[{tid}] {kind_names.get(cls) or _kind_name(t)} '{name[t.name_off]}'"
-        if cls is Func:
+        if isinstance(t, Func):
             yield f"{head} type_id={t.type_id} linkage={_LINKAGE.get(t.linkage, '(unknown)')}"
-        elif cls is FuncProto:
+        elif isinstance(t, FuncProto):
             parts = [f"{head} ret_type_id={t.ret_type_id} vlen={len(t.params)}"]
             parts.extend([f"\t'{name[p.name_off]}' type_id={p.type_id}" for p in t.params])
             yield "\n".join(parts)
         elif isinstance(t, RefType):
             yield f"{head} type_id={t.type_id}"
-        elif cls is Struct or cls is Union:
+        elif isinstance(t, Struct | Union):
             parts = [f"{head} size={t.size} vlen={len(t.members)}"]
             for m in t.members:
                 if m.bitfield_size:
