@@ -1,9 +1,22 @@
 //! Native core of btfbuild, exposed to Python as `btfbuild._native`.
 //!
-//! The boundary is data: bytes and options go in, raw BTF bytes come out. Names, documentation,
-//! the command line and the tests live on the Python side.
+//! The boundary is data: a path and options go in, raw BTF bytes and counters come out. Names,
+//! documentation, the command line and the tests live on the Python side. Every failure, a
+//! panic included, reaches Python as `EncodeError` with a one-line message.
 
+pub mod btf;
+pub mod convert;
+pub mod elf;
+pub mod encode;
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+create_exception!(_native, EncodeError, PyException, "Encoding failed; the message says why.");
 
 /// Version of the native core; the Python package checks it matches its own.
 #[pyfunction]
@@ -11,8 +24,55 @@ fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".into())
+}
+
+/// Encode the DWARF of the ELF file at `path` as raw BTF.
+#[pyfunction(name = "encode")]
+#[pyo3(signature = (path, *, threads=0, gen_floats=true, enum64=true, decl_tags=true,
+                    type_tags=true, lang_exclude=Vec::new()))]
+#[allow(clippy::too_many_arguments)]
+fn encode_file(
+    py: Python<'_>,
+    path: PathBuf,
+    threads: usize,
+    gen_floats: bool,
+    enum64: bool,
+    decl_tags: bool,
+    type_tags: bool,
+    lang_exclude: Vec<u16>,
+) -> PyResult<(Py<PyBytes>, Py<PyDict>)> {
+    let opts = convert::Options { gen_floats, enum64, decl_tags, type_tags, lang_exclude };
+    let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+    let result = py.allow_threads(|| {
+        let file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // SAFETY: the map is read-only and lives only for this call. Another process truncating
+        // the file meanwhile could fault the read; that is the same risk pahole takes with mmap.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("{}: {e}", path.display()))?;
+        catch_unwind(AssertUnwindSafe(|| encode::encode(&map, &opts, threads)))
+            .map_err(|p| format!("internal error (please report): {}", panic_message(p.as_ref())))?
+            .map(|enc| (enc.btf.to_bytes(enc.big_endian), enc.stats))
+    });
+    match result {
+        Ok((bytes, stats)) => {
+            let d = PyDict::new(py);
+            d.set_item("cus", stats.cus)?;
+            d.set_item("cus_skipped", stats.cus_skipped)?;
+            d.set_item("types_before_dedup", stats.types_before_dedup)?;
+            Ok((PyBytes::new(py, &bytes).unbind(), d.unbind()))
+        }
+        Err(msg) => Err(EncodeError::new_err(msg)),
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_file, m)?)?;
+    m.add("EncodeError", m.py().get_type::<EncodeError>())?;
     Ok(())
 }

@@ -1,0 +1,631 @@
+//! One compile unit's DWARF to BTF, following what pahole emits for each DIE.
+//!
+//! Each CU converts on its own (in parallel with the others) into a CU-local [`Btf`]: ids from 1,
+//! its own string table. References between DIEs are written as fix-ups and resolved when the
+//! CU's walk ends; references that leave the CU (`DW_FORM_ref_addr`: LTO, dwz) stay as external
+//! fix-ups, resolved when all CUs are merged. Which DIE becomes which kind:
+//!
+//! * base types: INT (signed/bool encodings; sizes that are not a power of two become pahole's
+//!   `__SANITIZED_FAKE_INT__`) or FLOAT with the `float` feature;
+//! * pointer/const/volatile/restrict/typedef: the same kinds; clang's `btf_type_tag`
+//!   annotations on a pointer become a TYPE_TAG chain between the pointer and its pointee;
+//! * structure/union/class: STRUCT/UNION with members (DWARF 4 `bit_offset` and DWARF 5
+//!   `data_bit_offset` bitfields), or FWD when only declared;
+//! * enumeration: ENUM, or ENUM64 when wider than 4 bytes (unless enum64 is off);
+//! * array: one ARRAY whose length is the product of all dimensions (as pahole does), indexed by
+//!   the CU's `int` or a synthesized `__ARRAY_SIZE_TYPE__`;
+//! * subroutine types: FUNC_PROTO (unspecified parameters end in a `(0, 0)` parameter);
+//! * atomic and unspecified types are transparent (the referenced type, or void).
+//!
+//! Functions and variables are collected as candidates; which ones get FUNC/VAR is decided over
+//! all CUs (see `encode.rs`).
+
+use crate::btf::*;
+use gimli::{AttributeValue, EndianSlice, RunTimeEndian, UnitOffset};
+
+pub type R<'a> = EndianSlice<'a, RunTimeEndian>;
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub gen_floats: bool,
+    pub enum64: bool,
+    pub decl_tags: bool,
+    pub type_tags: bool,
+    /// DW_LANG_* values whose CUs are skipped.
+    pub lang_exclude: Vec<u16>,
+}
+
+/// A function definition seen in a CU, with its prototype as CU-local records.
+pub struct FuncCandidate<'a> {
+    pub name: &'a [u8],
+    pub external: bool,
+    /// FUNC_PROTO record (header + params) with CU-local string offsets and type ids.
+    pub proto: Vec<u32>,
+    /// Word indexes in `proto` that hold type references still to fix up, with DIE targets.
+    pub proto_fixups: Vec<(u32, u64)>,
+    pub all_params_named: bool,
+    pub decl_tags: Vec<(&'a [u8], i32)>,
+}
+
+pub struct VarCandidate<'a> {
+    pub name: &'a [u8],
+    pub external: bool,
+    pub address: Option<u64>,
+    pub type_die: Option<u64>,
+    pub declaration: bool,
+}
+
+impl CuTypes<'_> {
+    pub fn empty() -> Self {
+        CuTypes {
+            btf: Btf::new(1, 0),
+            externals: Vec::new(),
+            die_map: Vec::new(),
+            funcs: Vec::new(),
+            vars: Vec::new(),
+            skipped: true,
+        }
+    }
+}
+
+pub struct CuTypes<'a> {
+    pub btf: Btf,
+    /// Words of `btf.words` that still refer to a DIE outside this CU (global offsets).
+    pub externals: Vec<(u32, u64)>,
+    /// DIE offset → CU-local id, sorted by offset, for resolving other CUs' externals.
+    pub die_map: Vec<(u64, u32)>,
+    pub funcs: Vec<FuncCandidate<'a>>,
+    pub vars: Vec<VarCandidate<'a>>,
+    pub skipped: bool,
+}
+
+/// clang's `DW_TAG_LLVM_annotation` (btf_decl_tag / btf_type_tag attributes).
+const DW_TAG_LLVM_ANNOTATION: gimli::DwTag = gimli::DwTag(0x6000);
+
+/// What a DIE's children contribute to its own record.
+#[derive(Default)]
+struct Kids<'a> {
+    members: Vec<Attrs<'a>>,
+    member_tags: Vec<(&'a [u8], i32)>,
+    enumerators: Vec<(&'a [u8], i64)>,
+    subranges: Vec<u64>,
+    params: Vec<Attrs<'a>>,
+    param_tags: Vec<(&'a [u8], i32)>,
+    unspecified_params: bool,
+    annotations: Vec<(&'a [u8], &'a [u8])>,
+}
+
+#[derive(Default)]
+struct Attrs<'a> {
+    name: Option<&'a [u8]>,
+    ty: Option<u64>,
+    byte_size: Option<u64>,
+    bit_size: Option<u64>,
+    bit_offset: Option<u64>,
+    data_bit_offset: Option<u64>,
+    member_location: Option<u64>,
+    encoding: Option<u64>,
+    declaration: bool,
+    external: bool,
+    upper_bound: Option<i64>,
+    count: Option<u64>,
+    const_value: Option<i64>,
+    const_value_str: Option<&'a [u8]>,
+    location_addr: Option<u64>,
+    abstract_origin: Option<u64>,
+    specification: Option<u64>,
+    low_pc: bool,
+}
+
+pub struct CuConverter<'d, 'a> {
+    dwarf: &'d gimli::Dwarf<R<'a>>,
+    unit: &'d gimli::Unit<R<'a>>,
+    opts: &'d Options,
+    out: Btf,
+    fixups: Vec<(u32, u64)>,
+    aliases: Vec<(u64, Option<u64>)>,
+    die_map: Vec<(u64, u32)>,
+    funcs: Vec<FuncCandidate<'a>>,
+    vars: Vec<VarCandidate<'a>>,
+    int_id: Option<u32>,
+    index_type_needed: Vec<u32>,
+}
+
+fn udata(v: &AttributeValue<R<'_>>) -> Option<u64> {
+    v.udata_value()
+}
+
+fn sdata(v: &AttributeValue<R<'_>>) -> Option<i64> {
+    match *v {
+        AttributeValue::Sdata(x) => Some(x),
+        AttributeValue::Udata(x) => Some(x as i64),
+        AttributeValue::Data1(x) => Some(i64::from(x)),
+        AttributeValue::Data2(x) => Some(i64::from(x)),
+        AttributeValue::Data4(x) => Some(i64::from(x)),
+        AttributeValue::Data8(x) => Some(x as i64),
+        _ => None,
+    }
+}
+
+impl<'d, 'a> CuConverter<'d, 'a> {
+    pub fn new(dwarf: &'d gimli::Dwarf<R<'a>>, unit: &'d gimli::Unit<R<'a>>, opts: &'d Options) -> Self {
+        CuConverter {
+            dwarf,
+            unit,
+            opts,
+            out: Btf::new(1, 0),
+            fixups: Vec::new(),
+            aliases: Vec::new(),
+            die_map: Vec::new(),
+            funcs: Vec::new(),
+            vars: Vec::new(),
+            int_id: None,
+            index_type_needed: Vec::new(),
+        }
+    }
+
+    fn global_off(&self, off: UnitOffset) -> u64 {
+        match off.to_unit_section_offset(self.unit) {
+            gimli::UnitSectionOffset::DebugInfoOffset(o) => o.0 as u64,
+            gimli::UnitSectionOffset::DebugTypesOffset(o) => (o.0 as u64) | (1 << 63),
+        }
+    }
+
+    fn reference(&self, v: &AttributeValue<R<'a>>) -> Option<u64> {
+        match *v {
+            AttributeValue::UnitRef(o) => Some(self.global_off(o)),
+            AttributeValue::DebugInfoRef(o) => Some(o.0 as u64),
+            _ => None,
+        }
+    }
+
+    fn attrs(&self, entry: &gimli::DebuggingInformationEntry<R<'a>>) -> Result<Attrs<'a>, gimli::Error> {
+        let mut a = Attrs::default();
+        let mut it = entry.attrs();
+        while let Some(attr) = it.next()? {
+            let v = attr.value();
+            match attr.name() {
+                gimli::DW_AT_name => {
+                    a.name = Some(self.dwarf.attr_string(self.unit, v)?.slice());
+                }
+                gimli::DW_AT_type => a.ty = self.reference(&v),
+                gimli::DW_AT_byte_size => a.byte_size = udata(&v),
+                gimli::DW_AT_bit_size => a.bit_size = udata(&v),
+                gimli::DW_AT_bit_offset => a.bit_offset = udata(&v),
+                gimli::DW_AT_data_bit_offset => a.data_bit_offset = udata(&v),
+                gimli::DW_AT_data_member_location => {
+                    a.member_location = match v {
+                        AttributeValue::Exprloc(e) => member_location_expr(e),
+                        _ => udata(&v),
+                    }
+                }
+                gimli::DW_AT_encoding => {
+                    a.encoding = match v {
+                        AttributeValue::Encoding(e) => Some(u64::from(e.0)),
+                        _ => udata(&v),
+                    }
+                }
+                gimli::DW_AT_declaration => a.declaration = matches!(v, AttributeValue::Flag(true)),
+                gimli::DW_AT_external => a.external = matches!(v, AttributeValue::Flag(true)),
+                gimli::DW_AT_upper_bound => a.upper_bound = sdata(&v),
+                gimli::DW_AT_count => a.count = udata(&v),
+                gimli::DW_AT_const_value => match v {
+                    AttributeValue::String(_) | AttributeValue::DebugStrRef(_)
+                    | AttributeValue::DebugStrOffsetsIndex(_) | AttributeValue::DebugLineStrRef(_) => {
+                        a.const_value_str = Some(self.dwarf.attr_string(self.unit, v)?.slice());
+                    }
+                    _ => a.const_value = sdata(&v),
+                },
+                gimli::DW_AT_location => {
+                    if let AttributeValue::Exprloc(e) = v {
+                        a.location_addr = self.location_addr(e);
+                    }
+                }
+                gimli::DW_AT_abstract_origin => a.abstract_origin = self.reference(&v),
+                gimli::DW_AT_specification => a.specification = self.reference(&v),
+                gimli::DW_AT_low_pc | gimli::DW_AT_ranges | gimli::DW_AT_entry_pc => a.low_pc = true,
+                _ => {}
+            }
+        }
+        Ok(a)
+    }
+
+    /// The address of a variable located by a lone `DW_OP_addr` / `DW_OP_addrx`.
+    fn location_addr(&self, e: gimli::Expression<R<'a>>) -> Option<u64> {
+        let mut ops = e.operations(self.unit.encoding());
+        match ops.next().ok()?? {
+            gimli::Operation::Address { address } => Some(address),
+            gimli::Operation::AddressIndex { index } => self.dwarf.address(self.unit, index).ok(),
+            _ => None,
+        }
+    }
+
+    fn fix(&mut self, word: usize, target: Option<u64>) {
+        if let Some(t) = target {
+            self.fixups.push((word as u32, t));
+        }
+    }
+
+    fn map_die(&mut self, die: u64, id: u32) {
+        self.die_map.push((die, id));
+    }
+
+    pub fn run(mut self) -> Result<CuTypes<'a>, gimli::Error> {
+        let mut tree = self.unit.entries_tree(None)?;
+        let root = tree.root()?;
+        let lang = match root.entry().attr_value(gimli::DW_AT_language)? {
+            Some(AttributeValue::Language(l)) => Some(l.0),
+            _ => None,
+        };
+        if lang.is_some_and(|l| self.opts.lang_exclude.contains(&l)) {
+            return Ok(CuTypes::empty());
+        }
+        let mut kids = root.children();
+        while let Some(child) = kids.next()? {
+            self.node(child, 0)?;
+        }
+        self.finish()
+    }
+
+    /// One pass over a DIE's children: the parts its own record needs (members, enumerators,
+    /// subranges, parameters, annotations) are collected; any other DIE is converted on the
+    /// spot, since types may be declared anywhere (in functions, lexical blocks, structs).
+    fn scan(&mut self, node: gimli::EntriesTreeNode<'_, '_, '_, R<'a>>, depth: u32) -> Result<Kids<'a>, gimli::Error> {
+        let mut k = Kids::default();
+        let mut it = node.children();
+        while let Some(child) = it.next()? {
+            let e = child.entry();
+            match e.tag() {
+                gimli::DW_TAG_member => {
+                    let m = self.attrs(e)?;
+                    if m.declaration {
+                        continue; // C++ static member
+                    }
+                    let idx = k.members.len() as i32;
+                    for (n, v) in self.scan(child, depth + 1)?.annotations {
+                        if n == b"btf_decl_tag" {
+                            k.member_tags.push((v, idx));
+                        }
+                    }
+                    k.members.push(m);
+                }
+                gimli::DW_TAG_enumerator => {
+                    let v = self.attrs(e)?;
+                    k.enumerators.push((v.name.unwrap_or(b""), v.const_value.unwrap_or(0)));
+                }
+                gimli::DW_TAG_subrange_type => {
+                    let s = self.attrs(e)?;
+                    k.subranges.push(match (s.count, s.upper_bound) {
+                        (Some(c), _) => c,
+                        (None, Some(ub)) if ub >= 0 => ub as u64 + 1,
+                        _ => 0,
+                    });
+                }
+                gimli::DW_TAG_formal_parameter => {
+                    let p = self.attrs(e)?;
+                    let idx = k.params.len() as i32;
+                    for (n, v) in self.scan(child, depth + 1)?.annotations {
+                        if n == b"btf_decl_tag" {
+                            k.param_tags.push((v, idx));
+                        }
+                    }
+                    k.params.push(p);
+                }
+                gimli::DW_TAG_unspecified_parameters => k.unspecified_params = true,
+                DW_TAG_LLVM_ANNOTATION => {
+                    let a = self.attrs(e)?;
+                    if let (Some(n), Some(v)) = (a.name, a.const_value_str) {
+                        k.annotations.push((n, v));
+                    }
+                }
+                _ => self.node(child, depth + 1)?,
+            }
+        }
+        Ok(k)
+    }
+
+    fn node(&mut self, node: gimli::EntriesTreeNode<'_, '_, '_, R<'a>>, depth: u32) -> Result<(), gimli::Error> {
+        let entry = node.entry();
+        let tag = entry.tag();
+        let die = self.global_off(entry.offset());
+        let a = self.attrs(entry)?;
+        match tag {
+            gimli::DW_TAG_base_type => {
+                let id = self.base_type(&a);
+                self.map_die(die, id);
+            }
+            gimli::DW_TAG_pointer_type => {
+                let kids = self.scan(node, depth)?;
+                let id = self.out.add_ref(KIND_PTR, b"", 0, 0);
+                self.map_die(die, id);
+                // PTR -> TYPE_TAG(first) -> ... -> TYPE_TAG(last) -> pointee
+                let mut prev_word = self.out.words.len() - 1;
+                if self.opts.type_tags {
+                    for (n, v) in kids.annotations {
+                        if n == b"btf_type_tag" {
+                            let tid = self.out.add_ref(KIND_TYPE_TAG, v, 0, 0);
+                            self.out.words[prev_word] = tid;
+                            prev_word = self.out.words.len() - 1;
+                        }
+                    }
+                }
+                self.fix(prev_word, a.ty);
+                return Ok(());
+            }
+            gimli::DW_TAG_const_type | gimli::DW_TAG_volatile_type | gimli::DW_TAG_restrict_type
+            | gimli::DW_TAG_typedef => {
+                let kind = match tag {
+                    gimli::DW_TAG_const_type => KIND_CONST,
+                    gimli::DW_TAG_volatile_type => KIND_VOLATILE,
+                    gimli::DW_TAG_restrict_type => KIND_RESTRICT,
+                    _ => KIND_TYPEDEF,
+                };
+                let name = if kind == KIND_TYPEDEF { a.name.unwrap_or(b"") } else { b"" };
+                let id = self.out.add_ref(kind, name, 0, 0);
+                self.map_die(die, id);
+                let w = self.out.words.len() - 1;
+                self.fix(w, a.ty);
+                let kids = self.scan(node, depth)?;
+                if kind == KIND_TYPEDEF && self.opts.decl_tags {
+                    for (n, v) in kids.annotations {
+                        if n == b"btf_decl_tag" {
+                            self.out.add_decl_tag(v, id, -1);
+                        }
+                    }
+                }
+                return Ok(());
+            }
+            gimli::DW_TAG_atomic_type | gimli::DW_TAG_unspecified_type => {
+                self.aliases.push((die, if tag == gimli::DW_TAG_atomic_type { a.ty } else { None }));
+            }
+            gimli::DW_TAG_structure_type | gimli::DW_TAG_union_type | gimli::DW_TAG_class_type => {
+                let is_union = tag == gimli::DW_TAG_union_type;
+                let kids = self.scan(node, depth)?;
+                let name = a.name.unwrap_or(b"");
+                if a.declaration {
+                    let id = self.out.add_fwd(name, is_union);
+                    self.map_die(die, id);
+                    return Ok(());
+                }
+                let id = self.out.add_composite(is_union, name, a.byte_size.unwrap_or(0) as u32);
+                self.map_die(die, id);
+                for m in &kids.members {
+                    let (bit_offset, bitfield) = member_bits(m);
+                    self.out.add_member(m.name.unwrap_or(b""), 0, bit_offset, bitfield);
+                    let w = self.out.words.len() - 2;
+                    self.fix(w, m.ty);
+                }
+                if self.opts.decl_tags {
+                    for (n, v) in &kids.annotations {
+                        if *n == b"btf_decl_tag" {
+                            self.out.add_decl_tag(v, id, -1);
+                        }
+                    }
+                    for &(v, idx) in &kids.member_tags {
+                        self.out.add_decl_tag(v, id, idx);
+                    }
+                }
+                return Ok(());
+            }
+            gimli::DW_TAG_enumeration_type => {
+                let kids = self.scan(node, depth)?;
+                let size = a.byte_size.unwrap_or(4) as u32;
+                let signed = kids.enumerators.iter().any(|&(_, v)| v < 0);
+                let is64 = size > 4 && self.opts.enum64;
+                let id = self.out.add_enum(a.name.unwrap_or(b""), size, signed, is64);
+                for &(n, v) in &kids.enumerators {
+                    self.out.add_enum_value(n, v as u64);
+                }
+                self.map_die(die, id);
+                return Ok(());
+            }
+            gimli::DW_TAG_array_type => {
+                let kids = self.scan(node, depth)?;
+                let nelems = if kids.subranges.is_empty() {
+                    0
+                } else {
+                    kids.subranges.iter().fold(1u64, |acc, &n| acc.saturating_mul(n))
+                };
+                let id = self.out.add_array(0, 0, nelems.min(u64::from(u32::MAX)) as u32);
+                self.map_die(die, id);
+                let w = self.out.words.len();
+                self.fix(w - 3, a.ty);
+                self.index_type_needed.push((w - 2) as u32);
+                return Ok(());
+            }
+            gimli::DW_TAG_subroutine_type => {
+                let kids = self.scan(node, depth)?;
+                let (rec, fix, _) = self.proto(&kids, a.ty);
+                let base = self.out.words.len() as u32;
+                let id = self.out.push_record(&rec);
+                self.map_die(die, id);
+                for (w, t) in fix {
+                    self.fixups.push((base + w, t));
+                }
+                return Ok(());
+            }
+            gimli::DW_TAG_subprogram => {
+                let kids = self.scan(node, depth)?;
+                // candidates: named definitions with code (pahole skips declarations and
+                // abstract instances of inline functions)
+                if a.name.is_some() && !a.declaration && a.low_pc
+                    && a.abstract_origin.is_none() && a.specification.is_none()
+                {
+                    let (proto, proto_fixups, all_params_named) = self.proto(&kids, a.ty);
+                    let mut decl_tags: Vec<(&'a [u8], i32)> = kids
+                        .annotations
+                        .iter()
+                        .filter(|(n, _)| *n == b"btf_decl_tag")
+                        .map(|&(_, v)| (v, -1))
+                        .collect();
+                    decl_tags.extend(kids.param_tags.iter().copied());
+                    self.funcs.push(FuncCandidate {
+                        name: a.name.unwrap_or(b""),
+                        external: a.external,
+                        proto,
+                        proto_fixups,
+                        all_params_named,
+                        decl_tags,
+                    });
+                }
+                return Ok(());
+            }
+            gimli::DW_TAG_variable if depth == 0 => {
+                if let Some(name) = a.name {
+                    self.vars.push(VarCandidate {
+                        name,
+                        external: a.external,
+                        address: a.location_addr,
+                        type_die: a.ty,
+                        declaration: a.declaration,
+                    });
+                }
+            }
+            _ => {}
+        }
+        // types may be declared anywhere below: inside functions, lexical blocks, namespaces
+        self.scan(node, depth).map(|_| ())
+    }
+
+    fn base_type(&mut self, a: &Attrs<'a>) -> u32 {
+        let name = a.name.unwrap_or(b"");
+        let size = a.byte_size.unwrap_or(0) as u32;
+        let enc = a.encoding.unwrap_or(0);
+        if enc == 0x4 && self.opts.gen_floats {
+            return self.out.add_float(name, size);
+        }
+        let encoding = match enc {
+            0x2 => INT_BOOL,               // DW_ATE_boolean
+            0x5 | 0x6 | 0xd => INT_SIGNED, // signed, signed_char, signed_fixed
+            _ => 0,
+        };
+        // DWARF 5 operation types such as DW_ATE_unsigned_24: BTF wants power-of-two sizes
+        let (name, size): (&[u8], u32) =
+            if size == 0 || !size.is_power_of_two() { (b"__SANITIZED_FAKE_INT__", 4) } else { (name, size) };
+        let id = self.out.add_int(name, size, encoding, size * 8);
+        if self.int_id.is_none() && name == b"int" {
+            self.int_id = Some(id);
+        }
+        id
+    }
+
+    /// A FUNC_PROTO record: (record, fix-ups as (word, DIE), all parameters named).
+    fn proto(&mut self, kids: &Kids<'a>, ret: Option<u64>) -> (Vec<u32>, Vec<(u32, u64)>, bool) {
+        let vlen = kids.params.len() + usize::from(kids.unspecified_params);
+        let mut rec = vec![0, info(KIND_FUNC_PROTO, vlen as u32, false), 0];
+        let mut fix = Vec::new();
+        if let Some(r) = ret {
+            fix.push((2, r));
+        }
+        let mut named = true;
+        for p in &kids.params {
+            if p.name.is_none() {
+                named = false;
+            }
+            let n = self.out.strings.add(p.name.unwrap_or(b""));
+            rec.extend_from_slice(&[n, 0]);
+            if let Some(t) = p.ty {
+                fix.push((rec.len() as u32 - 1, t));
+            }
+        }
+        if kids.unspecified_params {
+            rec.extend_from_slice(&[0, 0]);
+        }
+        (rec, fix, named)
+    }
+
+    fn finish(mut self) -> Result<CuTypes<'a>, gimli::Error> {
+        // array index type: the CU's `int`, or pahole's synthesized one
+        if !self.index_type_needed.is_empty() {
+            let idx = match self.int_id {
+                Some(id) => id,
+                None => self.out.add_int(b"__ARRAY_SIZE_TYPE__", 4, 0, 32),
+            };
+            for &w in &self.index_type_needed {
+                self.out.words[w as usize] = idx;
+            }
+        }
+        self.die_map.sort_unstable();
+        let lookup = |map: &[(u64, u32)], die: u64| -> Option<u32> {
+            map.binary_search_by_key(&die, |&(d, _)| d).ok().map(|i| map[i].1)
+        };
+        // aliases (atomic, unspecified types) resolve to what they stand for
+        self.aliases.sort_unstable();
+        let resolve = |die: u64| -> Result<u32, u64> {
+            let mut d = die;
+            for _ in 0..16 {
+                if let Some(id) = lookup(&self.die_map, d) {
+                    return Ok(id);
+                }
+                match self.aliases.binary_search_by_key(&d, |&(a, _)| a) {
+                    Ok(i) => match self.aliases[i].1 {
+                        Some(t) => d = t,
+                        None => return Ok(0),
+                    },
+                    Err(_) => return Err(d),
+                }
+            }
+            Ok(0)
+        };
+        let mut externals = Vec::new();
+        for &(w, die) in &self.fixups {
+            match resolve(die) {
+                Ok(id) => self.out.words[w as usize] = id,
+                Err(d) => externals.push((w, d)),
+            }
+        }
+        for f in &mut self.funcs {
+            let mut ext = Vec::new();
+            for &(w, die) in &f.proto_fixups {
+                match resolve(die) {
+                    Ok(id) => f.proto[w as usize] = id,
+                    Err(d) => ext.push((w, d)),
+                }
+            }
+            f.proto_fixups = ext;
+        }
+        Ok(CuTypes {
+            btf: self.out,
+            externals,
+            die_map: self.die_map,
+            funcs: self.funcs,
+            vars: self.vars,
+            skipped: false,
+        })
+    }
+}
+
+/// Bit offset and bitfield size of a member: DWARF 5 `data_bit_offset`, or DWARF 4
+/// `bit_offset`, which counts from the most significant bit of a `byte_size` storage unit.
+fn member_bits(m: &Attrs<'_>) -> (u32, u32) {
+    let byte_off = m.member_location.unwrap_or(0);
+    let (off, size) = match (m.bit_size, m.data_bit_offset, m.bit_offset) {
+        (Some(bs), Some(dbo), _) => (dbo, bs),
+        (Some(bs), None, Some(bo)) => {
+            let storage = m.byte_size.unwrap_or(0) * 8;
+            (byte_off * 8 + storage.saturating_sub(bo + bs), bs)
+        }
+        (Some(bs), None, None) => (byte_off * 8, bs),
+        (None, Some(dbo), _) => (dbo, 0),
+        (None, None, _) => (byte_off * 8, 0),
+    };
+    (off as u32, size as u32)
+}
+
+/// `DW_AT_data_member_location` given as an expression: gcc's `DW_OP_plus_uconst N`.
+fn member_location_expr(e: gimli::Expression<R<'_>>) -> Option<u64> {
+    let b = e.0.slice();
+    if b.first() == Some(&0x23) {
+        // DW_OP_plus_uconst, ULEB128 operand
+        let mut v = 0u64;
+        let mut shift = 0;
+        for &byte in &b[1..] {
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+            shift += 7;
+        }
+    }
+    None
+}

@@ -1,0 +1,197 @@
+//! Encoding a whole ELF file: DWARF in, raw BTF out.
+//!
+//! 1. map the file, read (decompress, relocate) the debug sections;
+//! 2. convert every compile unit to CU-local BTF, in parallel;
+//! 3. merge the CUs in section order into one BTF (ids and strings remapped), resolving
+//!    cross-CU references;
+//! 4. choose the functions and variables that get FUNC/VAR (pahole's rules, `select.rs`);
+//! 5. deduplicate; write.
+//!
+//! Every step is deterministic: CUs are merged in their order in `.debug_info` whatever the
+//! number of threads, and no hash depends on a random seed.
+
+use crate::btf::*;
+use crate::convert::{CuConverter, CuTypes, Options, R};
+use crate::elf::Elf;
+use rayon::prelude::*;
+
+pub struct EncodeStats {
+    pub cus: usize,
+    pub cus_skipped: usize,
+    pub types_before_dedup: usize,
+}
+
+pub struct Encoded {
+    pub btf: Btf,
+    pub big_endian: bool,
+    pub stats: EncodeStats,
+}
+
+fn load_dwarf<'a>(elf: &'a Elf<'_>) -> Result<gimli::Dwarf<R<'a>>, String> {
+    let endian = if elf.big_endian { gimli::RunTimeEndian::Big } else { gimli::RunTimeEndian::Little };
+    let load = |id: gimli::SectionId| -> Result<R<'a>, gimli::Error> {
+        Ok(gimli::EndianSlice::new(elf.section_data(id.name()), endian))
+    };
+    gimli::Dwarf::load(load).map_err(|e| format!("cannot load DWARF: {e}"))
+}
+
+pub fn encode(data: &[u8], opts: &Options, threads: usize) -> Result<Encoded, String> {
+    encode_impl(data, opts, threads)
+}
+
+fn encode_impl(data: &[u8], opts: &Options, threads: usize) -> Result<Encoded, String> {
+    let elf = Elf::parse(data)?;
+    if elf.section_data(".debug_info").is_empty() {
+        return Err("no DWARF debug info (.debug_info is missing or empty)".into());
+    }
+    let (btf, stats) = convert_and_merge(&elf, opts, threads)?;
+    Ok(Encoded { btf, big_endian: elf.big_endian, stats })
+}
+
+fn convert_and_merge<'a>(elf: &'a Elf<'_>, opts: &Options, threads: usize) -> Result<(Btf, EncodeStats), String> {
+    let timing = std::env::var_os("BTFBUILD_TIMING").is_some();
+    let t0 = std::time::Instant::now();
+    let dwarf = load_dwarf(elf)?;
+    let mut headers = Vec::new();
+    let mut it = dwarf.units();
+    loop {
+        match it.next() {
+            Ok(Some(h)) => headers.push(h),
+            Ok(None) => break,
+            Err(e) => return Err(format!("corrupt .debug_info unit header: {e}")),
+        }
+    }
+    let convert = |h: &gimli::UnitHeader<R<'a>>| -> Result<CuTypes<'a>, String> {
+        let off = h.offset().as_debug_info_offset().map_or(0, |o| o.0);
+        let unit = dwarf.unit(*h).map_err(|e| format!("CU at .debug_info+{off:#x}: {e}"))?;
+        if unit.header.type_() != gimli::UnitType::Compilation
+            && !matches!(unit.header.type_(), gimli::UnitType::Partial | gimli::UnitType::Skeleton(_))
+        {
+            return Ok(CuTypes::empty());
+        }
+        CuConverter::new(&dwarf, &unit, opts)
+            .run()
+            .map_err(|e| format!("CU at .debug_info+{off:#x}: {e}"))
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| format!("cannot start worker threads: {e}"))?;
+    let cus: Vec<CuTypes<'a>> =
+        pool.install(|| headers.par_iter().map(convert).collect::<Result<Vec<_>, String>>())?;
+    if timing {
+        eprintln!("timing: convert {:?}", t0.elapsed());
+    }
+    let stats = EncodeStats {
+        cus: cus.len(),
+        cus_skipped: cus.iter().filter(|c| c.skipped).count(),
+        types_before_dedup: cus.iter().map(|c| c.btf.offs.len()).sum(),
+    };
+    let btf = merge(cus)?;
+    if timing {
+        eprintln!("timing: merged {:?}", t0.elapsed());
+    }
+    Ok((btf, stats))
+}
+
+/// Concatenate the CUs' types into one BTF: CU-local id `l` of a CU becomes `base + l`, names
+/// move into the shared string table.
+fn merge(cus: Vec<CuTypes<'_>>) -> Result<Btf, String> {
+    let mut out = Btf::new(1, 0);
+    let total_words: usize = cus.iter().map(|c| c.btf.words.len()).sum();
+    out.words.reserve(total_words);
+    out.offs.reserve(cus.iter().map(|c| c.btf.offs.len()).sum());
+    let mut cu_base: Vec<u32> = Vec::with_capacity(cus.len());
+    for cu in &cus {
+        let base = out.type_count() - 1;
+        cu_base.push(base);
+        let strmap = string_remap(&cu.btf.strings, &mut out.strings);
+        let words_base = out.words.len() as u32;
+        for i in 0..cu.btf.offs.len() {
+            let rec = cu.btf.record(i as u32 + 1);
+            out.offs.push(out.words.len() as u32);
+            let start = out.words.len();
+            out.words.extend_from_slice(rec);
+            remap_record(&mut out.words[start..], &strmap, |t| if t == 0 { 0 } else { t + base });
+        }
+        // externals were written as 0 and shifted to `base`; they are patched below
+        let _ = words_base;
+    }
+    // cross-CU references: find the CU holding the DIE
+    let mut all: Vec<(u64, u32)> = Vec::new();
+    let has_externals = cus.iter().any(|c| !c.externals.is_empty());
+    if has_externals {
+        for (cu, &base) in cus.iter().zip(&cu_base) {
+            all.extend(cu.die_map.iter().map(|&(d, l)| (d, l + base)));
+        }
+        all.sort_unstable();
+        let mut word_base = 0usize;
+        for cu in &cus {
+            for &(w, die) in &cu.externals {
+                let id = all
+                    .binary_search_by_key(&die, |&(d, _)| d)
+                    .map(|i| all[i].1)
+                    .map_err(|_| format!("reference to DIE at .debug_info+{die:#x}, which is not a type"))?;
+                out.words[word_base + w as usize] = id;
+            }
+            word_base += cu.btf.words.len();
+        }
+    }
+    Ok(out)
+}
+
+/// Offsets of a CU's strings in the merged table, by the CU-local offset.
+fn string_remap(local: &StrTab, global: &mut StrTab) -> impl Fn(u32) -> u32 {
+    let mut map = vec![0u32; local.data.len() + 1];
+    let mut pos = 0usize;
+    while pos < local.data.len() {
+        let end = local.data[pos..].iter().position(|&b| b == 0).map_or(local.data.len(), |e| pos + e);
+        map[pos] = global.add(&local.data[pos..end]);
+        pos = end + 1;
+    }
+    move |off| map[off as usize]
+}
+
+/// Rewrite the name offsets and type ids of one record in place.
+pub fn remap_record(rec: &mut [u32], name: impl Fn(u32) -> u32, ty: impl Fn(u32) -> u32) {
+    let info = rec[1];
+    let vlen = info_vlen(info) as usize;
+    rec[0] = name(rec[0]);
+    match info_kind(info) {
+        KIND_PTR | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_FUNC
+        | KIND_VAR | KIND_DECL_TAG | KIND_TYPE_TAG => rec[2] = ty(rec[2]),
+        KIND_ARRAY => {
+            rec[3] = ty(rec[3]);
+            rec[4] = ty(rec[4]);
+        }
+        KIND_STRUCT | KIND_UNION => {
+            for m in 0..vlen {
+                rec[3 + 3 * m] = name(rec[3 + 3 * m]);
+                rec[4 + 3 * m] = ty(rec[4 + 3 * m]);
+            }
+        }
+        KIND_ENUM => {
+            for m in 0..vlen {
+                rec[3 + 2 * m] = name(rec[3 + 2 * m]);
+            }
+        }
+        KIND_ENUM64 => {
+            for m in 0..vlen {
+                rec[3 + 3 * m] = name(rec[3 + 3 * m]);
+            }
+        }
+        KIND_FUNC_PROTO => {
+            rec[2] = ty(rec[2]);
+            for m in 0..vlen {
+                rec[3 + 2 * m] = name(rec[3 + 2 * m]);
+                rec[4 + 2 * m] = ty(rec[4 + 2 * m]);
+            }
+        }
+        KIND_DATASEC => {
+            for m in 0..vlen {
+                rec[3 + 3 * m] = ty(rec[3 + 3 * m]);
+            }
+        }
+        _ => {}
+    }
+}
