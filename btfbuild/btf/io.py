@@ -14,19 +14,24 @@ def load(path: str | Path, base: Btf | None = None, *, sanity: bool = True) -> B
     """Load the BTF in *path*; *base* is the base of split BTF.
 
     An ELF module with a ``.BTF.base`` section is split over that distilled base when no *base*
-    is given. With *sanity* (the default) names and type ids are checked as libbpf does before
-    use; the validator turns it off to report every problem itself. Errors carry the file name
-    and what is wrong.
+    is given, and relocated onto *base* when one is (as libbpf's ``btf__parse_split`` does);
+    :class:`~btfbuild.btf.relocate.RelocationError` names the types that do not fit.
+    With *sanity* (the default) names and type ids are checked as libbpf does before use; the
+    validator turns it off to report every problem itself. Errors carry the file name and what
+    is wrong.
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            head = f.read(4)
+            # an ELF file is read by its section headers: vmlinux with DWARF runs to 600 MB
+            data = b"" if is_elf(head) else head + f.read()
     except OSError as exc:
         raise BtfbuildError(f"{path}: {exc.strerror or exc}") from None
-    if not data:
+    if not head:
         raise BtfFormatError(f"{path}: empty file")
     try:
-        btf = _load_elf(path, base) if is_elf(data) else raw.parse(data, base)
+        btf = _load_elf(path, base) if is_elf(head) else raw.parse(data, base)
         if sanity:
             sanity_check(btf)
         return btf
@@ -49,12 +54,19 @@ def _load_elf(path: Path, base: Btf | None) -> Btf:
             distilled = raw.parse(secs.base)
         except BtfFormatError as exc:
             raise BtfFormatError(f".BTF.base: {exc}") from None
-        if base is not None:
-            raise BtfbuildError(
-                f"{path}: has a distilled base (.BTF.base); relocating it onto another base "
-                "is not supported yet — drop -B to read it over its own .BTF.base"
-            )
-        return _parse_section(secs.btf, distilled)
+        split = _parse_section(secs.btf, distilled)
+        if base is None:
+            return split
+        from .relocate import RelocationError, relocate
+
+        try:
+            sanity_check(split)  # relocation follows every id and name of the split types
+        except BtfFormatError as exc:
+            raise BtfFormatError(f".BTF over its .BTF.base: {exc}") from None
+        try:
+            return relocate(split, base)
+        except RelocationError as exc:
+            raise RelocationError(f"{path}: {exc}", exc.problems) from None
     return _parse_section(secs.btf, base)
 
 
