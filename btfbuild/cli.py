@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from . import __version__
 from .btf import Btf, load
@@ -58,11 +59,194 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_encode(args: argparse.Namespace) -> int:
+    from .encoder import encode_file, parse_languages
+    from .features import Features
+
+    feats = Features()
+    feats.apply(args.features)
+    langs = parse_languages(args.lang_exclude) if args.lang_exclude else []
+    result = encode_file(Path(args.elf), feats, threads=args.jobs, lang_exclude=langs)
+    out = Path(args.output) if args.output else Path(args.elf + ".btf")
+    out.write_bytes(result.raw)
+    if not args.quiet:
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            f"{args.elf}: {result.stats.get('cus', 0)} compile units, "
+            f"{result.stats.get('types_before_dedup', 0)} types before dedup, "
+            f"{len(result.raw)} bytes of BTF written to {out}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import diff
+
+    a = _load_with_base(args.a, args.base_a or args.base)
+    b = _load_with_base(args.b, args.base_b or args.base)
+    d = diff(a, b)
+    for (kind, name), text in d.only_a:
+        print(f"- {kind} {name}: {text}")
+    for (kind, name), text in d.only_b:
+        print(f"+ {kind} {name}: {text}")
+    if d:
+        summary = ", ".join(f"{k} -{x}/+{y}" for k, (x, y) in d.by_kind().items())
+        print(f"{len(d.only_a)} only in {args.a}, {len(d.only_b)} only in {args.b} ({summary})",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     from .stats import print_stats
 
     btf = _load_with_base(args.file, args.base)
     print_stats(btf, args.file, as_json=args.json)
+    return 0
+
+
+def _distilled_module(path: str) -> Btf | None:
+    """The split BTF of an ELF module over its own ``.BTF.base``; None when it has none."""
+    from .btf.elf import is_elf, read_btf_sections
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise BtfbuildError(f"{path}: {exc.strerror or exc}") from None
+    if not is_elf(head):
+        raise BtfbuildError(f"{path}: not an ELF module (.ko)")
+    if read_btf_sections(Path(path)).base is None:
+        return None
+    return load(path)
+
+
+def _print_relocation_failure(module: str, base: str, exc: BtfbuildError) -> None:
+    from .btf.relocate import RelocationError
+
+    problems = exc.problems if isinstance(exc, RelocationError) else []
+    if not problems:
+        print(f"btfbuild: {exc}", file=sys.stderr)
+        return
+    print(f"btfbuild: {module}: cannot relocate onto {base}: "
+          f"{len(problems)} incompatible type{'s' if len(problems) > 1 else ''}", file=sys.stderr)
+    for p in problems:
+        print(f"  {p}", file=sys.stderr)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from .btf import encode
+    from .btf.distill import distill
+    from .btf.relocate import describe
+
+    path = Path(args.split)
+    if args.in_place and _distilled_module(args.split) is not None:
+        raise BtfbuildError(f"{path}: already has a distilled base (.BTF.base)")
+    split = load(path, load(args.base))
+    d = distill(split)
+    base_raw, split_raw = encode(d.base), encode(d.split)
+    summary = (f"{path}: {len(d.base)} types in the distilled base, "
+               f"{len(d.split)} in the split BTF ({len(split)} before)")
+    if args.in_place:
+        from .elfedit import BTF_IDS, read_btf_ids, remap_btf_ids, replace_sections
+
+        sections = {".BTF": split_raw, ".BTF.base": base_raw}
+        layout = read_btf_ids(path)
+        if layout is not None and layout.slots:
+            sections[BTF_IDS] = remap_btf_ids(
+                layout, d.id_map, lambda i: describe(split, split.type(i), i))
+        replace_sections(path, sections)
+        print(f"{summary}; {', '.join(sections)} rewritten")
+        return 0
+    out = Path(args.output)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{path.stem}.BTF").write_bytes(split_raw)
+        (out / f"{path.stem}.BTF.base").write_bytes(base_raw)
+    except OSError as exc:
+        raise BtfbuildError(f"{out}: {exc.strerror or exc}") from None
+    print(f"{summary}; wrote {out / path.stem}.BTF and .BTF.base")
+    return 0
+
+
+def cmd_relocate(args: argparse.Namespace) -> int:
+    from .btf import encode
+    from .btf.relocate import RelocationError, relocate
+
+    split = _distilled_module(args.module)
+    if split is None:
+        raise BtfbuildError(f"{args.module}: no .BTF.base section: its BTF is split over the "
+                            "vmlinux it was built with, there is nothing to relocate")
+    base = load(args.base)
+    try:
+        btf = relocate(split, base, base_label=Path(args.base).name)
+    except RelocationError as exc:
+        _print_relocation_failure(args.module, args.base, exc)
+        return 1
+    assert split.base is not None
+    summary = (f"{args.module}: relocated onto {args.base}: {len(split.base)} distilled base "
+               f"types matched, {len(btf)} types from id {btf.start_id}")
+    if args.output == "-":
+        sys.stdout.buffer.write(encode(btf))
+        print(summary, file=sys.stderr)
+        return 0
+    if args.output:
+        try:
+            Path(args.output).write_bytes(encode(btf))
+        except OSError as exc:
+            raise BtfbuildError(f"{args.output}: {exc.strerror or exc}") from None
+        summary += f"; wrote {args.output}"
+    print(summary)
+    return 0
+
+
+def cmd_check_module(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .btf.relocate import RelocationError, relocate
+
+    kernels = [(spec, load(spec)) for spec in args.vmlinux]
+    table = Table(title="Module BTF relocation (dry run)")
+    for col in ("module", "kernel", "verdict", "reason"):
+        table.add_column(col, overflow="fold")
+    failed = 0
+    for mod in args.modules:
+        try:
+            split = _distilled_module(mod)
+        except BtfbuildError as exc:
+            table.add_row(mod, "", "[red]ERROR[/]", str(exc))
+            failed += 1
+            continue
+        for spec, base in kernels:
+            if split is None:
+                table.add_row(mod, spec, "[red]NOT DISTILLED[/]",
+                              "no .BTF.base: its .BTF is split over the vmlinux it was built "
+                              "with; `btfbuild distill MODULE -B THAT_VMLINUX --in-place` makes "
+                              "it relocatable")
+                failed += 1
+                continue
+            try:
+                btf = relocate(split, base, base_label=Path(spec).name)
+            except RelocationError as exc:
+                reasons = [str(p) for p in exc.problems] or [str(exc)]
+                table.add_row(mod, spec, "[red]FAIL[/]", "\n".join(reasons))
+                failed += 1
+                continue
+            assert split.base is not None
+            table.add_row(mod, spec, "[green]OK[/]",
+                          f"{len(split.base)} base types matched; {len(btf)} types")
+    Console(soft_wrap=False).print(table)
+    total = len(args.modules) * len(kernels)
+    print(f"{total - failed} of {total} module/kernel pairs relocate")
+    return 1 if failed else 0
+
+
+def cmd_btfids(args: argparse.Namespace) -> int:
+    from .btfids import format_slots, list_slots
+
+    slots = list_slots(args.file, btf=args.btf, base=args.base)
+    sys.stdout.write(format_slots(slots, args.file))
     return 0
 
 
@@ -94,9 +278,62 @@ def build_parser() -> argparse.ArgumentParser:
     add_file_and_base(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing when valid")
 
+    p = add("encode", cmd_encode, "Encode the DWARF of an ELF file (vmlinux, .ko, .o) as BTF.")
+    p.add_argument("elf", metavar="ELF")
+    p.add_argument("-o", "--output", metavar="OUT", help="raw BTF output (default: ELF.btf)")
+    p.add_argument("--features", default="default", metavar="LIST",
+                   help="pahole's --btf_features list (default: the kernel's standard set)")
+    p.add_argument("--lang-exclude", metavar="LANGS", help="skip CUs in these languages (rust)")
+    p.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
+                   help="threads (default: one per CPU)")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+    p = add("diff", cmd_diff,
+            "Compare two BTFs by structure (types, layouts, functions, variables), not by id.")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.add_argument("-B", "--base", metavar="BASE", help="base of both, when they are split BTF")
+    p.add_argument("--base-a", metavar="BASE", help="base of A")
+    p.add_argument("--base-b", metavar="BASE", help="base of B")
+
     p = add("stats", cmd_stats, "Count types per kind and the sizes of the sections.")
     add_file_and_base(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("distill", cmd_distill,
+            "Distill a module's base: write .BTF and .BTF.base as pahole's distilled_base does.")
+    p.add_argument("split", metavar="SPLIT", help="split BTF: a module (.ko) or raw split BTF")
+    p.add_argument("-B", "--base", metavar="BASE", required=True,
+                   help="its base: the vmlinux it was built against (ELF or raw BTF)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--output", metavar="DIR",
+                       help="write DIR/<name>.BTF and DIR/<name>.BTF.base (raw BTF)")
+    where.add_argument("--in-place", action="store_true",
+                       help="replace .BTF and add .BTF.base in the .ko (atomically; .BTF_ids "
+                            "follows the new type ids)")
+
+    p = add("relocate", cmd_relocate,
+            "Relocate a module's BTF from its .BTF.base onto a vmlinux, as the kernel does.")
+    p.add_argument("module", metavar="MODULE.ko", help="a module with .BTF and .BTF.base")
+    p.add_argument("-B", "--base", metavar="VMLINUX", required=True,
+                   help="vmlinux ELF, raw BTF or /sys/kernel/btf/vmlinux")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="write the relocated split BTF (raw) to OUT ('-': stdout); "
+                        "without it, only check")
+
+    p = add("check-module", cmd_check_module,
+            "Dry-run relocation of modules onto kernels; exit 1 if any would not load.")
+    p.add_argument("modules", metavar="MODULE.ko", nargs="+")
+    p.add_argument("--vmlinux", metavar="V", nargs="+", required=True,
+                   help="kernels: vmlinux ELF, raw BTF or /sys/kernel/btf/vmlinux")
+
+    p = add("btfids", cmd_btfids,
+            "List the .BTF_ids slots of an ELF file with the type ids they resolve to.")
+    p.add_argument("file", metavar="ELF", help="vmlinux, a module (.ko) or an object file")
+    p.add_argument("-B", "--base", metavar="BASE",
+                   help="base BTF of a module (vmlinux ELF or raw BTF); ignored when the module "
+                        "has .BTF.base, as resolve_btfids does")
+    p.add_argument("--btf", metavar="BTF", help="take the BTF from this file (raw or ELF)")
     return ap
 
 
