@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from .strings import StringTable
 from .types import (
@@ -40,8 +40,21 @@ Endian = Literal["little", "big"]
 _MODIFIERS = (Typedef, Volatile, Const, Restrict, TypeTag)
 
 
+class RawLayout(NamedTuple):
+    """Where the sections lay in the raw bytes a :class:`Btf` was read from: the header's
+    fields and the total size. The validator checks them as the kernel's ``btf_parse_hdr``
+    does; BTF built in memory has none."""
+
+    hdr_len: int
+    type_off: int
+    type_len: int
+    str_off: int
+    str_len: int
+    data_size: int
+
+
 class Btf:
-    __slots__ = ("_ptr_size", "base", "endian", "flags", "start_id", "strings", "types")
+    __slots__ = ("_ptr_size", "base", "endian", "flags", "layout", "start_id", "strings", "types")
     base: Btf | None
     strings: StringTable
     types: list[BtfType]
@@ -56,6 +69,7 @@ class Btf:
         self.base = base
         self.endian: Endian = endian or (base.endian if base is not None else "little")
         self.flags = 0
+        self.layout: RawLayout | None = None
         self.start_id = base.type_count if base is not None else 1
         if strings is None:
             # libbpf: an empty base table holds just the empty string; an empty split one nothing.

@@ -14,7 +14,7 @@ from itertools import starmap
 from struct import iter_unpack
 
 from ..errors import BtfFormatError
-from .model import Btf, Endian
+from .model import Btf, Endian, RawLayout
 from .strings import StringTable
 from .types import (
     Array,
@@ -139,6 +139,7 @@ def parse(data: bytes, base: Btf | None = None) -> Btf:
     )
     btf = Btf(base, strings=strings, endian=endian)
     btf.flags = flags
+    btf.layout = RawLayout(hdr_len, type_off, type_len, str_off, str_len, len(data))
     # hundreds of thousands of small acyclic objects: the cyclic GC would only rescan them
     gc_was_enabled = gc.isenabled()
     gc.disable()
