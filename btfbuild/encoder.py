@@ -48,7 +48,9 @@ def encode_file(path: Path, features: Features, *, threads: int = 0,
 
     try:
         raw, stats = _native.encode(
-            str(path), threads=threads, gen_floats=features.float, enum64=features.enum64,
+            str(path), threads=threads, vars=features.var,
+            consistent_func=features.consistent_func, gen_floats=features.float,
+            enum64=features.enum64,
             decl_tags=features.decl_tag, type_tags=features.type_tag,
             lang_exclude=lang_exclude or [],
         )

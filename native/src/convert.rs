@@ -27,6 +27,8 @@ pub type R<'a> = EndianSlice<'a, RunTimeEndian>;
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
+    pub vars: bool,
+    pub consistent_func: bool,
     pub gen_floats: bool,
     pub enum64: bool,
     pub decl_tags: bool,
@@ -87,7 +89,7 @@ const DW_TAG_LLVM_ANNOTATION: gimli::DwTag = gimli::DwTag(0x6000);
 struct Kids<'a> {
     members: Vec<Attrs<'a>>,
     member_tags: Vec<(&'a [u8], i32)>,
-    enumerators: Vec<(&'a [u8], i64)>,
+    enumerators: Vec<(&'a [u8], i64, bool)>,
     subranges: Vec<u64>,
     params: Vec<Attrs<'a>>,
     param_tags: Vec<(&'a [u8], i32)>,
@@ -110,6 +112,8 @@ struct Attrs<'a> {
     upper_bound: Option<i64>,
     count: Option<u64>,
     const_value: Option<i64>,
+    /// the constant was written as a negative DW_FORM_sdata (data1..8 carry no sign)
+    const_negative: bool,
     const_value_str: Option<&'a [u8]>,
     location_addr: Option<u64>,
     abstract_origin: Option<u64>,
@@ -129,6 +133,10 @@ pub struct CuConverter<'d, 'a> {
     vars: Vec<VarCandidate<'a>>,
     int_id: Option<u32>,
     index_type_needed: Vec<u32>,
+    /// named subprograms without code (inline abstract instances, declarations), by DIE
+    abstract_funcs: Vec<(u64, FuncCandidate<'a>)>,
+    /// abstract_origin/specification targets of concrete out-of-line instances
+    concrete: Vec<u64>,
 }
 
 fn udata(v: &AttributeValue<R<'_>>) -> Option<u64> {
@@ -161,6 +169,8 @@ impl<'d, 'a> CuConverter<'d, 'a> {
             vars: Vec::new(),
             int_id: None,
             index_type_needed: Vec::new(),
+            abstract_funcs: Vec::new(),
+            concrete: Vec::new(),
         }
     }
 
@@ -214,7 +224,10 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                     | AttributeValue::DebugStrOffsetsIndex(_) | AttributeValue::DebugLineStrRef(_) => {
                         a.const_value_str = Some(self.dwarf.attr_string(self.unit, v)?.slice());
                     }
-                    _ => a.const_value = sdata(&v),
+                    _ => {
+                        a.const_value = sdata(&v);
+                        a.const_negative = matches!(v, AttributeValue::Sdata(x) if x < 0);
+                    }
                 },
                 gimli::DW_AT_location => {
                     if let AttributeValue::Exprloc(e) = v {
@@ -291,7 +304,7 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                 }
                 gimli::DW_TAG_enumerator => {
                     let v = self.attrs(e)?;
-                    k.enumerators.push((v.name.unwrap_or(b""), v.const_value.unwrap_or(0)));
+                    k.enumerators.push((v.name.unwrap_or(b""), v.const_value.unwrap_or(0), v.const_negative));
                 }
                 gimli::DW_TAG_subrange_type => {
                     let s = self.attrs(e)?;
@@ -410,10 +423,12 @@ impl<'d, 'a> CuConverter<'d, 'a> {
             gimli::DW_TAG_enumeration_type => {
                 let kids = self.scan(node, depth)?;
                 let size = a.byte_size.unwrap_or(4) as u32;
-                let signed = kids.enumerators.iter().any(|&(_, v)| v < 0);
+                // libbpf marks an enum signed when a value is negative; DWARF tells a negative
+                // value only by its sdata form
+                let signed = kids.enumerators.iter().any(|&(_, _, neg)| neg);
                 let is64 = size > 4 && self.opts.enum64;
                 let id = self.out.add_enum(a.name.unwrap_or(b""), size, signed, is64);
-                for &(n, v) in &kids.enumerators {
+                for &(n, v, _) in &kids.enumerators {
                     self.out.add_enum_value(n, v as u64);
                 }
                 self.map_die(die, id);
@@ -446,11 +461,19 @@ impl<'d, 'a> CuConverter<'d, 'a> {
             }
             gimli::DW_TAG_subprogram => {
                 let kids = self.scan(node, depth)?;
-                // candidates: named definitions with code (pahole skips declarations and
-                // abstract instances of inline functions)
-                if a.name.is_some() && !a.declaration && a.low_pc
-                    && a.abstract_origin.is_none() && a.specification.is_none()
-                {
+                // A candidate is a definition with code. It is either named itself, or a concrete
+                // out-of-line instance of an inline function (or of an earlier declaration)
+                // whose name and parameters live in the DIE its abstract_origin/specification
+                // points to; those are matched when the CU's walk ends.
+                let origin = a.abstract_origin.or(a.specification);
+                if a.low_pc && !a.declaration {
+                    if let Some(o) = origin {
+                        self.concrete.push(o);
+                        return Ok(());
+                    }
+                }
+                let is_definition = a.low_pc && !a.declaration;
+                if a.name.is_some() && (is_definition || origin.is_none()) {
                     let (proto, proto_fixups, all_params_named) = self.proto(&kids, a.ty);
                     let mut decl_tags: Vec<(&'a [u8], i32)> = kids
                         .annotations
@@ -459,14 +482,19 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                         .map(|&(_, v)| (v, -1))
                         .collect();
                     decl_tags.extend(kids.param_tags.iter().copied());
-                    self.funcs.push(FuncCandidate {
+                    let cand = FuncCandidate {
                         name: a.name.unwrap_or(b""),
                         external: a.external,
                         proto,
                         proto_fixups,
                         all_params_named,
                         decl_tags,
-                    });
+                    };
+                    if is_definition {
+                        self.funcs.push(cand);
+                    } else {
+                        self.abstract_funcs.push((die, cand));
+                    }
                 }
                 return Ok(());
             }
@@ -535,6 +563,24 @@ impl<'d, 'a> CuConverter<'d, 'a> {
     }
 
     fn finish(mut self) -> Result<CuTypes<'a>, gimli::Error> {
+        // concrete out-of-line instances take name and prototype from their origin; several
+        // instances of one origin (foo.constprop.0, foo.constprop.1) make one candidate
+        self.concrete.sort_unstable();
+        self.concrete.dedup();
+        self.abstract_funcs.sort_unstable_by_key(|&(d, _)| d);
+        for &o in &self.concrete {
+            if let Ok(i) = self.abstract_funcs.binary_search_by_key(&o, |&(d, _)| d) {
+                let f = &self.abstract_funcs[i].1;
+                self.funcs.push(FuncCandidate {
+                    name: f.name,
+                    external: f.external,
+                    proto: f.proto.clone(),
+                    proto_fixups: f.proto_fixups.clone(),
+                    all_params_named: f.all_params_named,
+                    decl_tags: f.decl_tags.clone(),
+                });
+            }
+        }
         // array index type: the CU's `int`, or pahole's synthesized one
         if !self.index_type_needed.is_empty() {
             let idx = match self.int_id {

@@ -13,6 +13,8 @@
 use crate::btf::*;
 use crate::convert::{CuConverter, CuTypes, Options, R};
 use crate::elf::Elf;
+use crate::select::{ElfFunctions, PercpuVars, SkipReason, PERCPU_SECTION};
+use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 pub struct EncodeStats {
@@ -87,46 +89,65 @@ fn convert_and_merge<'a>(elf: &'a Elf<'_>, opts: &Options, threads: usize) -> Re
         cus_skipped: cus.iter().filter(|c| c.skipped).count(),
         types_before_dedup: cus.iter().map(|c| c.btf.offs.len()).sum(),
     };
-    let btf = merge(cus)?;
+    let (mut btf, places, die_map) = merge(&cus)?;
     if timing {
         eprintln!("timing: merged {:?}", t0.elapsed());
     }
+    let symbols = elf.symbols();
+    let funcs = add_function_candidates(&mut btf, &cus, &places, &die_map, &ElfFunctions::new(&symbols));
+    if opts.vars {
+        let percpu = PercpuVars::new(&symbols, elf.section_index(PERCPU_SECTION));
+        add_percpu_vars(&mut btf, &cus, &places, &die_map, percpu.as_ref());
+    }
+    let remap = crate::dedup::dedup_with_map(&mut btf, None)?;
+    if timing {
+        eprintln!("timing: deduplicated {:?}", t0.elapsed());
+    }
+    add_functions(&mut btf, &funcs, &remap, opts.consistent_func);
     Ok((btf, stats))
 }
 
+/// DIE offset -> merged type id, sorted by offset.
+type DieMap = Vec<(u64, u32)>;
+
+/// Where one CU's types and strings landed in the merged BTF.
+struct CuPlacement {
+    base: u32,
+    strmap: Vec<u32>,
+}
+
 /// Concatenate the CUs' types into one BTF: CU-local id `l` of a CU becomes `base + l`, names
-/// move into the shared string table.
-fn merge(cus: Vec<CuTypes<'_>>) -> Result<Btf, String> {
+/// move into the shared string table. Returns the BTF, each CU's placement and, when some CU
+/// refers outside itself, the global DIE map (DIE offset -> merged id) for cross-CU lookups.
+fn merge(cus: &[CuTypes<'_>]) -> Result<(Btf, Vec<CuPlacement>, DieMap), String> {
     let mut out = Btf::new(1, 0);
     let total_words: usize = cus.iter().map(|c| c.btf.words.len()).sum();
     out.words.reserve(total_words);
     out.offs.reserve(cus.iter().map(|c| c.btf.offs.len()).sum());
-    let mut cu_base: Vec<u32> = Vec::with_capacity(cus.len());
-    for cu in &cus {
+    let mut places: Vec<CuPlacement> = Vec::with_capacity(cus.len());
+    for cu in cus {
         let base = out.type_count() - 1;
-        cu_base.push(base);
         let strmap = string_remap(&cu.btf.strings, &mut out.strings);
-        let words_base = out.words.len() as u32;
         for i in 0..cu.btf.offs.len() {
             let rec = cu.btf.record(i as u32 + 1);
             out.offs.push(out.words.len() as u32);
             let start = out.words.len();
             out.words.extend_from_slice(rec);
-            remap_record(&mut out.words[start..], &strmap, |t| if t == 0 { 0 } else { t + base });
+            remap_record(&mut out.words[start..], |n| strmap[n as usize], |t| if t == 0 { 0 } else { t + base });
         }
         // externals were written as 0 and shifted to `base`; they are patched below
-        let _ = words_base;
+        places.push(CuPlacement { base, strmap });
     }
     // cross-CU references: find the CU holding the DIE
     let mut all: Vec<(u64, u32)> = Vec::new();
     let has_externals = cus.iter().any(|c| !c.externals.is_empty());
     if has_externals {
-        for (cu, &base) in cus.iter().zip(&cu_base) {
-            all.extend(cu.die_map.iter().map(|&(d, l)| (d, l + base)));
+        for (cu, place) in cus.iter().zip(&places) {
+            all.extend(cu.die_map.iter().map(|&(d, l)| (d, l + place.base)));
         }
         all.sort_unstable();
         let mut word_base = 0usize;
-        for cu in &cus {
+        for cu in cus {
             for &(w, die) in &cu.externals {
                 let id = all
                     .binary_search_by_key(&die, |&(d, _)| d)
@@ -137,11 +158,11 @@ fn merge(cus: Vec<CuTypes<'_>>) -> Result<Btf, String> {
             word_base += cu.btf.words.len();
         }
     }
-    Ok(out)
+    Ok((out, places, all))
 }
 
-/// Offsets of a CU's strings in the merged table, by the CU-local offset.
-fn string_remap(local: &StrTab, global: &mut StrTab) -> impl Fn(u32) -> u32 {
+/// Offsets of a CU's strings in the merged table, indexed by the CU-local offset.
+fn string_remap(local: &StrTab, global: &mut StrTab) -> Vec<u32> {
     let mut map = vec![0u32; local.data.len() + 1];
     let mut pos = 0usize;
     while pos < local.data.len() {
@@ -149,7 +170,7 @@ fn string_remap(local: &StrTab, global: &mut StrTab) -> impl Fn(u32) -> u32 {
         map[pos] = global.add(&local.data[pos..end]);
         pos = end + 1;
     }
-    move |off| map[off as usize]
+    map
 }
 
 /// Rewrite the name offsets and type ids of one record in place.
@@ -193,5 +214,127 @@ pub fn remap_record(rec: &mut [u32], name: impl Fn(u32) -> u32, ty: impl Fn(u32)
             }
         }
         _ => {}
+    }
+}
+
+/// Resolve a CU-local reference the way `merge` did: void stays 0, local ids shift by the CU's
+/// base, and a DIE outside the CU is looked up in the global map.
+fn global_ref(place: &CuPlacement, local: u32) -> u32 {
+    if local == 0 { 0 } else { local + place.base }
+}
+
+/// A function candidate placed in the merged BTF: its name and the id of its FUNC_PROTO.
+pub struct PlacedFunc {
+    pub name: Vec<u8>,
+    pub proto: u32,
+    pub skip: Option<SkipReason>,
+    pub decl_tags: Vec<(u32, i32)>,
+}
+
+/// Append a FUNC_PROTO for every candidate that passes the per-CU rules (dedup merges equal
+/// ones); the per-name decision needs the deduplicated ids, so FUNCs come after dedup.
+fn add_function_candidates(
+    btf: &mut Btf,
+    cus: &[CuTypes<'_>],
+    places: &[CuPlacement],
+    die_map: &[(u64, u32)],
+    elf_funcs: &ElfFunctions<'_>,
+) -> Vec<PlacedFunc> {
+    let mut out = Vec::new();
+    for (cu, place) in cus.iter().zip(places) {
+        for f in &cu.funcs {
+            let mut skip = elf_funcs.check(f.name).err();
+            if skip.is_none() && !f.all_params_named {
+                skip = Some(SkipReason::UnnamedParams);
+            }
+            let mut rec = f.proto.clone();
+            remap_record(&mut rec, |n| place.strmap[n as usize], |t| global_ref(place, t));
+            if skip.is_none() {
+                // what is left to fix up lies in other CUs
+                for &(w, die) in &f.proto_fixups {
+                    match die_map.binary_search_by_key(&die, |&(d, _)| d) {
+                        Ok(i) => rec[w as usize] = die_map[i].1,
+                        Err(_) => skip = Some(SkipReason::CrossUnitType),
+                    }
+                }
+            }
+            if skip.is_some() {
+                out.push(PlacedFunc { name: f.name.to_vec(), proto: 0, skip, decl_tags: Vec::new() });
+                continue;
+            }
+            let proto = btf.push_record(&rec);
+            let decl_tags = f.decl_tags.iter().map(|&(t, i)| (btf.strings.add(t), i)).collect();
+            out.push(PlacedFunc { name: f.name.to_vec(), proto, skip: None, decl_tags });
+        }
+    }
+    out
+}
+
+/// FUNCs for the surviving names, sorted by name; a name whose candidates deduplicated to
+/// different prototypes is inconsistent.
+fn add_functions(btf: &mut Btf, funcs: &[PlacedFunc], remap: &[u32], consistent: bool) {
+    let mut by_name: BTreeMap<&[u8], Vec<&PlacedFunc>> = BTreeMap::new();
+    for f in funcs {
+        by_name.entry(&f.name).or_default().push(f);
+    }
+    for (name, cands) in by_name {
+        let ok: Vec<&&PlacedFunc> = cands.iter().filter(|f| f.skip.is_none()).collect();
+        let Some(first) = ok.first() else { continue };
+        if cands.len() != ok.len() && consistent {
+            continue;
+        }
+        let proto = remap[first.proto as usize];
+        if consistent && ok.iter().any(|f| remap[f.proto as usize] != proto) {
+            continue;
+        }
+        let id = btf.add_ref(KIND_FUNC, name, proto, 0);
+        for &(tag, idx) in &first.decl_tags {
+            let rec = [tag, info(KIND_DECL_TAG, 0, false), id, idx as u32];
+            btf.push_record(&rec);
+        }
+    }
+}
+
+/// VARs and the `.data..percpu` DATASEC for per-CPU variables, each address once.
+fn add_percpu_vars(
+    btf: &mut Btf,
+    cus: &[CuTypes<'_>],
+    places: &[CuPlacement],
+    die_map: &[(u64, u32)],
+    percpu: Option<&PercpuVars<'_>>,
+) {
+    let Some(percpu) = percpu else { return };
+    let mut seen = std::collections::HashSet::new();
+    let mut entries: Vec<(u32, u32, u32)> = Vec::new();
+    for (cu, place) in cus.iter().zip(places) {
+        for v in &cu.vars {
+            if v.declaration {
+                continue;
+            }
+            let Some(addr) = v.address else { continue };
+            let Some((offset, size)) = percpu.lookup(addr) else { continue };
+            let Some(die) = v.type_die else { continue };
+            let ty = match cu.die_map.binary_search_by_key(&die, |&(d, _)| d) {
+                Ok(i) => cu.die_map[i].1 + place.base,
+                Err(_) => match die_map.binary_search_by_key(&die, |&(d, _)| d) {
+                    Ok(i) => die_map[i].1,
+                    Err(_) => continue,
+                },
+            };
+            if !seen.insert(addr) {
+                continue;
+            }
+            let linkage = u32::from(v.external);
+            let id = btf.add_var(v.name, ty, linkage);
+            entries.push((offset, id, size));
+        }
+    }
+    if entries.is_empty() {
+        return;
+    }
+    entries.sort_unstable();
+    btf.add_datasec(PERCPU_SECTION.as_bytes(), percpu.section_size as u32);
+    for (offset, id, size) in entries {
+        btf.add_secinfo(id, offset, size);
     }
 }

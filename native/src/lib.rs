@@ -8,6 +8,8 @@ pub mod btf;
 pub mod convert;
 pub mod elf;
 pub mod encode;
+pub mod select;
+pub mod dedup;
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -33,20 +35,30 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 
 /// Encode the DWARF of the ELF file at `path` as raw BTF.
 #[pyfunction(name = "encode")]
-#[pyo3(signature = (path, *, threads=0, gen_floats=true, enum64=true, decl_tags=true,
-                    type_tags=true, lang_exclude=Vec::new()))]
+#[pyo3(signature = (path, *, threads=0, vars=true, consistent_func=true, gen_floats=true,
+                    enum64=true, decl_tags=true, type_tags=true, lang_exclude=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn encode_file(
     py: Python<'_>,
     path: PathBuf,
     threads: usize,
+    vars: bool,
+    consistent_func: bool,
     gen_floats: bool,
     enum64: bool,
     decl_tags: bool,
     type_tags: bool,
     lang_exclude: Vec<u16>,
 ) -> PyResult<(Py<PyBytes>, Py<PyDict>)> {
-    let opts = convert::Options { gen_floats, enum64, decl_tags, type_tags, lang_exclude };
+    let opts = convert::Options {
+        vars,
+        consistent_func,
+        gen_floats,
+        enum64,
+        decl_tags,
+        type_tags,
+        lang_exclude,
+    };
     let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
     let result = py.allow_threads(|| {
         let file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
