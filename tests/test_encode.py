@@ -84,7 +84,8 @@ def test_no_debug_info_is_one_line_error(tmp_path: Path) -> None:
     out = tmp_path / "out.btf"
     r = ours(obj, out)
     assert r.returncode == 1
-    assert r.stderr.strip() == f"btfbuild-pahole: {obj}: no DWARF debug info (.debug_info is missing or empty)"
+    msg = f"btfbuild-pahole: {obj}: no DWARF debug info (.debug_info is missing or empty)"
+    assert r.stderr.strip() == msg
     assert not out.exists()
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import gc
 import struct
+import sys
+from array import array
 from itertools import starmap
 from struct import iter_unpack
 
 from ..errors import BtfFormatError
 from .model import Btf, Endian, RawLayout
+from .sanity import SanityLimits
 from .strings import StringTable
 from .types import (
     Array,
@@ -44,6 +47,8 @@ from .types import (
     VarSecinfo,
     Volatile,
 )
+
+_U32 = "I" if array("I").itemsize == 4 else "L"  # array type code of a 32-bit unsigned
 
 MAGIC = 0xEB9F
 VERSION = 1
@@ -107,6 +112,12 @@ def detect_endian(data: bytes) -> Endian | None:
 
 def parse(data: bytes, base: Btf | None = None) -> Btf:
     """Parse raw BTF bytes; *base* makes it split BTF continuing the base's ids and strings."""
+    return parse_with_limits(data, base)[0]
+
+
+def parse_with_limits(data: bytes, base: Btf | None = None) -> tuple[Btf, SanityLimits]:
+    """:func:`parse`, plus the largest name offset and type id the types use, gathered on the
+    way for :func:`~btfbuild.btf.sanity.sanity_check` (which then needs no pass of its own)."""
     endian = detect_endian(data)
     if endian is None:
         raise BtfFormatError("not BTF: bad magic" if len(data) >= 2 else "not BTF: too short")
@@ -144,112 +155,230 @@ def parse(data: bytes, base: Btf | None = None) -> Btf:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        btf.types = _parse_types(data, hdr_len + type_off, type_len, e)
+        btf.types, limits = _parse_types(data, hdr_len + type_off, type_len, endian)
     finally:
         if gc_was_enabled:
             gc.enable()
-    return btf
+    return btf, limits
 
 
-def _parse_types(data: bytes, start: int, length: int, e: str) -> list[BtfType]:
+def _past_end(tid: int, kind: int) -> BtfFormatError:
+    return BtfFormatError(f"type [{tid}] {_kind_name(kind)}: record runs past the type section")
+
+
+def _column_max(chunks: list[memoryview], width: int, columns: tuple[int, ...],
+                swap: bool) -> list[int]:
+    """The largest value in each of *columns* of the u32 records (*width* words each) in
+    *chunks*: one C-level pass over all members (or parameters, values) of all types."""
+    if not chunks:
+        return [0] * len(columns)
+    words = array(_U32, b"".join(chunks))
+    if swap:
+        words.byteswap()
+    return [max(words[c::width], default=0) for c in columns]
+
+
+def _parse_types(data: bytes, start: int, length: int,
+                 endian: Endian) -> tuple[list[BtfType], SanityLimits]:
+    """Decode the type section. This loop runs once per type, ~130k times for vmlinux, so it
+    keeps everything in locals, builds the per-member lists with C-level ``starmap`` over
+    ``iter_unpack``, and first tests the common kinds (FUNC, FUNC_PROTO, PTR, STRUCT, UNION)
+    by the whole upper half of ``info``: one comparison says both the kind and that no bit is
+    set that the kind does not allow. Everything else takes the general path."""
+    e = "<" if endian == "little" else ">"
     hdr = struct.Struct(e + "III")
     u32 = struct.Struct(e + "I")
     i32 = struct.Struct(e + "i")
-    arr = struct.Struct(e + "III")
     triple = e + "III"
     pair = e + "II"
     ipair = e + "Ii"
-    mv = memoryview(data)
+    # offsets are relative to the type section; unpacking past its end raises struct.error
+    sec = memoryview(data)[start : start + length]
     types: list[BtfType] = []
     append = types.append
-    pos = start
-    end = start + length
-    # locals: this loop runs once per type, ~130k times for vmlinux
+    pos = 0
+    end = length
     unpack_hdr = hdr.unpack_from
     fixed_extra, per_vlen, must_be_zero = _FIXED_EXTRA, _PER_VLEN, _MUST_BE_ZERO
-    func_kind, proto_kind = _FUNC, _FUNC_PROTO
     ref_kinds = _REF_KINDS
-    while pos < end:
-        if pos + 12 > end:
-            raise BtfFormatError(f"truncated type record at type offset {pos - start}")
-        name_off, info, st = unpack_hdr(data, pos)
-        pos += 12
-        kind = (info >> 24) & 0x1F
-        vlen = info & 0xFFFF
-        kflag = info >> 31 == 1
-        extra = fixed_extra[kind] + per_vlen[kind] * vlen
-        if pos + extra > end:
-            raise BtfFormatError(
-                f"type [{len(types) + 1}] {_kind_name(kind)}: record runs past the type section"
-            )
-        t: BtfType
-        if info & must_be_zero[kind]:
-            t = _raw(name_off, info, st, data, pos, extra,
-                     "reserved info bits set" if info & _RESERVED
-                     else "kind_flag or vlen where the kind has none")
-        elif kind == func_kind:
-            t = Func(name_off, st, vlen)
-        elif kind == proto_kind:
-            params = list(starmap(Param, iter_unpack(pair, mv[pos : pos + extra])))
-            t = FuncProto(name_off, st, params)
-        elif kind in ref_kinds:
-            t = ref_kinds[kind](name_off, st)
-        elif kind in (_STRUCT, _UNION):
-            cls = Struct if kind == _STRUCT else Union
-            if kflag:
-                members = [Member(n, ty, off & 0xFFFFFF, off >> 24)
-                           for n, ty, off in iter_unpack(triple, mv[pos : pos + extra])]
+    # sanity maxima: the types' own fields here, their members' and the like from the chunks
+    max_name = 0
+    max_ref = 0
+    unknown = False
+    member_chunks: list[memoryview] = []  # (name, type, offset): STRUCT, UNION
+    param_chunks: list[memoryview] = []  # (name, type): FUNC_PROTO
+    value_chunks: list[memoryview] = []  # (name, value): ENUM
+    value64_chunks: list[memoryview] = []  # (name, lo, hi): ENUM64
+    secinfo_chunks: list[memoryview] = []  # (type, offset, size): DATASEC
+    try:
+        while pos < end:
+            name_off, info, st = unpack_hdr(sec, pos)
+            pos += 12
+            if name_off > max_name:
+                max_name = name_off
+            hi = info >> 16
+            if hi == 0x0C00:  # FUNC (linkage in vlen)
+                append(Func(name_off, st, info & 0xFFFF))
+                if st > max_ref:
+                    max_ref = st
+                continue
+            if hi == 0x0D00:  # FUNC_PROTO
+                if info & 0xFFFF:
+                    extra = (info & 0xFFFF) << 3
+                    if pos + extra > end:
+                        raise _past_end(len(types) + 1, _FUNC_PROTO)
+                    sub = sec[pos : pos + extra]
+                    param_chunks.append(sub)
+                    append(FuncProto(name_off, st, list(starmap(Param, iter_unpack(pair, sub)))))
+                    pos += extra
+                else:
+                    append(FuncProto(name_off, st, []))
+                if st > max_ref:
+                    max_ref = st
+                continue
+            if info == 0x02000000:  # PTR
+                append(Ptr(name_off, st))
+                if st > max_ref:
+                    max_ref = st
+                continue
+            if hi == 0x0400 or hi == 0x0500 or hi == 0x8400 or hi == 0x8500:  # STRUCT, UNION
+                extra = (info & 0xFFFF) * 12
+                if pos + extra > end:
+                    raise _past_end(len(types) + 1, (hi >> 8) & 0x1F)
+                sub = sec[pos : pos + extra]
+                member_chunks.append(sub)
+                if hi & 0x8000:
+                    members = [Member(n, ty, off & 0xFFFFFF, off >> 24)
+                               for n, ty, off in iter_unpack(triple, sub)]
+                else:
+                    members = list(starmap(Member, iter_unpack(triple, sub)))
+                append((Union if hi & 0x0100 else Struct)(  # kind 5 or 4
+                    name_off, st, members, hi >= 0x8000))
+                pos += extra
+                continue
+            # the general path: every kind, checked as the kernel lays out its bits
+            kind = (info >> 24) & 0x1F
+            if info & must_be_zero[kind]:
+                extra = fixed_extra[kind] + per_vlen[kind] * (info & 0xFFFF)
+                if pos + extra > end:
+                    raise _past_end(len(types) + 1, kind)
+                append(_raw(name_off, info, st, sec, pos, extra,
+                            "reserved info bits set" if info & _RESERVED
+                            else "kind_flag or vlen where the kind has none"))
+                unknown = True
+                pos += extra
+            elif kind in ref_kinds:
+                append(ref_kinds[kind](name_off, st))
+                if st > max_ref:
+                    max_ref = st
+            elif kind == _ARRAY:
+                if pos + 12 > end:
+                    raise _past_end(len(types) + 1, kind)
+                ty, idx, nelems = unpack_hdr(sec, pos)
+                if st:
+                    append(_raw(name_off, info, st, sec, pos, 12, "size != 0"))
+                    unknown = True
+                else:
+                    append(Array(name_off, ty, idx, nelems))
+                    if ty > max_ref:
+                        max_ref = ty
+                    if idx > max_ref:
+                        max_ref = idx
+                pos += 12
+            elif kind == _ENUM:
+                extra = (info & 0xFFFF) << 3
+                if pos + extra > end:
+                    raise _past_end(len(types) + 1, kind)
+                sub = sec[pos : pos + extra]
+                value_chunks.append(sub)
+                kflag = info >> 31 == 1
+                append(Enum(name_off, st, list(starmap(EnumValue, iter_unpack(
+                    ipair if kflag else pair, sub))), kflag))
+                pos += extra
+            elif kind in (_FUNC, _FUNC_PROTO, _STRUCT, _UNION):
+                raise AssertionError(f"kind {kind} without reserved bits takes the fast path")
+            elif kind == _ENUM64:
+                extra = (info & 0xFFFF) * 12
+                if pos + extra > end:
+                    raise _past_end(len(types) + 1, kind)
+                sub = sec[pos : pos + extra]
+                value64_chunks.append(sub)
+                kflag = info >> 31 == 1
+                vals = []
+                for n, lo, high in iter_unpack(triple, sub):
+                    v = (high << 32) | lo
+                    if kflag and v >= 1 << 63:
+                        v -= 1 << 64
+                    vals.append(EnumValue(n, v))
+                append(Enum64(name_off, st, vals, kflag))
+                pos += extra
+            elif kind == _INT:
+                if pos + 4 > end:
+                    raise _past_end(len(types) + 1, kind)
+                (v,) = u32.unpack_from(sec, pos)
+                if v & 0xF000FF00:
+                    append(_raw(name_off, info, st, sec, pos, 4, "reserved bits set in int data"))
+                    unknown = True
+                else:
+                    append(Int(name_off, st, (v >> 24) & 0x0F, (v >> 16) & 0xFF, v & 0xFF))
+                pos += 4
+            elif kind == _FWD:
+                if st:
+                    append(_raw(name_off, info, st, sec, pos, 0, "type != 0"))
+                    unknown = True
+                else:
+                    append(Fwd(name_off, info >> 31 == 1))
+            elif kind == _VAR:
+                if pos + 4 > end:
+                    raise _past_end(len(types) + 1, kind)
+                (linkage,) = u32.unpack_from(sec, pos)
+                append(Var(name_off, st, linkage))
+                if st > max_ref:
+                    max_ref = st
+                pos += 4
+            elif kind == _DATASEC:
+                extra = (info & 0xFFFF) * 12
+                if pos + extra > end:
+                    raise _past_end(len(types) + 1, kind)
+                sub = sec[pos : pos + extra]
+                secinfo_chunks.append(sub)
+                append(Datasec(name_off, st, list(starmap(VarSecinfo, iter_unpack(triple, sub)))))
+                pos += extra
+            elif kind == _FLOAT:
+                append(Float(name_off, st))
+            elif kind == _DECL_TAG:
+                if pos + 4 > end:
+                    raise _past_end(len(types) + 1, kind)
+                (cidx,) = i32.unpack_from(sec, pos)
+                append(DeclTag(name_off, st, cidx, info >> 31 == 1))
+                if st > max_ref:
+                    max_ref = st
+                pos += 4
+            elif kind == _TYPE_TAG:
+                append(TypeTag(name_off, st, info >> 31 == 1))
+                if st > max_ref:
+                    max_ref = st
             else:
-                members = list(starmap(Member, iter_unpack(triple, mv[pos : pos + extra])))
-            t = cls(name_off, st, members, kflag)
-        elif kind == _INT:
-            (v,) = u32.unpack_from(data, pos)
-            t = Int(name_off, st, (v >> 24) & 0x0F, (v >> 16) & 0xFF, v & 0xFF)
-            if v & 0xF000FF00:
-                t = _raw(name_off, info, st, data, pos, extra, "reserved bits set in int data")
-        elif kind == _ENUM:
-            fmt = ipair if kflag else pair
-            t = Enum(name_off, st, [EnumValue(n, v) for n, v in
-                                    iter_unpack(fmt, mv[pos : pos + extra])], kflag)
-        elif kind == _ENUM64:
-            vals = []
-            for n, lo, hi in iter_unpack(triple, mv[pos : pos + extra]):
-                v = (hi << 32) | lo
-                if kflag and v >= 1 << 63:
-                    v -= 1 << 64
-                vals.append(EnumValue(n, v))
-            t = Enum64(name_off, st, vals, kflag)
-        elif kind == _ARRAY:
-            ty, idx, nelems = arr.unpack_from(data, pos)
-            t = Array(name_off, ty, idx, nelems)
-            if st:
-                t = _raw(name_off, info, st, data, pos, extra, "size != 0")
-        elif kind == _FWD:
-            t = Fwd(name_off, kflag)
-            if st:
-                t = _raw(name_off, info, st, data, pos, extra, "type != 0")
-        elif kind == _VAR:
-            (linkage,) = u32.unpack_from(data, pos)
-            t = Var(name_off, st, linkage)
-        elif kind == _DATASEC:
-            t = Datasec(name_off, st, [VarSecinfo(ty, off, sz) for ty, off, sz in
-                                       iter_unpack(triple, mv[pos : pos + extra])])
-        elif kind == _FLOAT:
-            t = Float(name_off, st)
-        elif kind == _DECL_TAG:
-            (cidx,) = i32.unpack_from(data, pos)
-            t = DeclTag(name_off, st, cidx, kflag)
-        elif kind == _TYPE_TAG:
-            t = TypeTag(name_off, st, kflag)
-        else:
-            # the record length of an unknown kind is unknown: nothing after it can be read
-            raise BtfFormatError(f"type [{len(types) + 1}]: invalid kind {kind}")
-        append(t)
-        pos += extra
-    return types
+                # the record length of an unknown kind is unknown: nothing after it can be read
+                raise BtfFormatError(f"type [{len(types) + 1}]: invalid kind {kind}")
+    except struct.error:
+        # only the record header is unpacked unchecked
+        raise BtfFormatError(f"truncated type record at type offset {pos}") from None
+    swap = endian != sys.byteorder
+    member_name, member_ref = _column_max(member_chunks, 3, (0, 1), swap)
+    param_name, param_ref = _column_max(param_chunks, 2, (0, 1), swap)
+    (value_name,) = _column_max(value_chunks, 2, (0,), swap)
+    (value64_name,) = _column_max(value64_chunks, 3, (0,), swap)
+    (secinfo_ref,) = _column_max(secinfo_chunks, 3, (0,), swap)
+    limits = SanityLimits(
+        max(max_name, member_name, param_name, value_name, value64_name),
+        max(max_ref, member_ref, param_ref, secinfo_ref),
+        unknown,
+    )
+    return types, limits
 
 
-def _raw(name_off: int, info: int, st: int, data: bytes, pos: int, extra: int,
+def _raw(name_off: int, info: int, st: int, data: memoryview, pos: int, extra: int,
          reason: str) -> Unknown:
     """Keep a record the typed kinds cannot hold faithfully, with why, for validation."""
     return Unknown(name_off, (info >> 24) & 0x1F, info, st, bytes(data[pos : pos + extra]), reason)

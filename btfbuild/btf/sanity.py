@@ -6,12 +6,14 @@ than the kernel's validation (:mod:`btfbuild.check`); it is what bpftool needs t
 
 A base table and a split table over it cover offsets ``[0, end)`` without a gap, so an offset is
 valid exactly when it is below the split table's end; the fast path only tracks maxima and the
-slow path runs to name the first offender.
+slow path runs to name the first offender. The reader gathers those maxima while it decodes
+(:func:`btfbuild.btf.raw.parse_with_limits`), so checking freshly read BTF costs no pass at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from ..errors import BtfFormatError
 from .model import Btf
@@ -34,6 +36,15 @@ from .types import (
     Volatile,
 )
 
+
+class SanityLimits(NamedTuple):
+    """What the fast path needs of a type list, as the reader gathers it."""
+
+    max_name: int  # largest name offset of a type, member, parameter or enum value
+    max_ref: int  # largest type id referenced
+    unknown: bool  # some record is kept raw (Unknown): the slow path reports it
+
+
 _SINGLE_REF = frozenset((Ptr, Typedef, Volatile, Const, Restrict, TypeTag, Var))
 
 
@@ -46,10 +57,18 @@ def _sub_names(t: BtfType) -> Iterator[int]:
         yield from (p.name_off for p in t.params)
 
 
-def sanity_check(btf: Btf) -> None:
-    """Raise :class:`BtfFormatError` naming the first bad type of *btf*'s own types."""
+def sanity_check(btf: Btf, limits: SanityLimits | None = None) -> None:
+    """Raise :class:`BtfFormatError` naming the first bad type of *btf*'s own types.
+
+    *limits*, from :func:`~btfbuild.btf.raw.parse_with_limits` of the same, unmodified types,
+    replaces the pass that would compute them."""
     str_end = btf.strings.end
     count = btf.type_count
+    if limits is not None:
+        if not limits.unknown and limits.max_name < str_end and limits.max_ref < count:
+            return
+        _report_first(btf)
+        return
     max_name = 0
     max_ref = 0
     for t in btf.types:
@@ -82,6 +101,13 @@ def sanity_check(btf: Btf) -> None:
     else:
         if max_name < str_end and max_ref < count:
             return
+    _report_first(btf)
+
+
+def _report_first(btf: Btf) -> None:
+    """The slow path: find the first bad type and raise for it."""
+    str_end = btf.strings.end
+    count = btf.type_count
     for tid, t in btf:
         if isinstance(t, Unknown):
             raise BtfFormatError(f"type [{tid}] kind {t.raw_kind}: {t.reason}")

@@ -7,7 +7,9 @@ Names are decoded as UTF-8 with ``surrogateescape`` so any byte sequence round-t
 
 from __future__ import annotations
 
-from itertools import accumulate
+from collections.abc import Iterator
+from itertools import accumulate, repeat
+from operator import add
 
 
 class StringTable:
@@ -38,14 +40,38 @@ class StringTable:
             return self.base is not None and self.base.is_valid_offset(off)
         return off < self.end
 
+    def _decode_all(self) -> Iterator[tuple[int, str]]:
+        """``(offset, string)`` for every string start of this table: one split beats a find
+        and a decode per lookup."""
+        data = bytes(self._data)
+        texts: list[str]
+        if data.isascii():
+            texts = data.decode("ascii").split("\0")
+            lengths = map(len, texts)
+        else:
+            parts = data.split(b"\0")
+            texts = [p.decode("utf-8", "surrogateescape") for p in parts]
+            lengths = map(len, parts)
+        if not texts[-1]:
+            texts.pop()  # after the last NUL: offset end, which names nothing
+        offsets = accumulate(map(add, lengths, repeat(1)), initial=self.start)
+        return zip(offsets, texts, strict=False)
+
     def _fill_cache(self) -> None:
-        """Decode every string once: one split beats a find and a decode per lookup."""
-        parts = bytes(self._data).split(b"\0")
-        texts = (bytes(self._data).decode("ascii").split("\0") if self._data.isascii()
-                 else [p.decode("utf-8", "surrogateescape") for p in parts])
-        offsets = accumulate((len(p) + 1 for p in parts), initial=self.start)
-        self._cache = dict(zip(offsets, texts, strict=False))
+        self._cache = dict(self._decode_all())
         self._filled = True
+
+    def as_dict(self) -> dict[int, str]:
+        """A new dict of the string at every string start (and every offset looked up so far),
+        base tables included: for bulk lookups without a call per name."""
+        d = self.base.as_dict() if self.base is not None else {}
+        if self._filled:
+            d.update(self._cache)
+        elif d:
+            d.update(self._decode_all())
+        else:
+            d = dict(self._decode_all())
+        return d
 
     def get(self, off: int) -> str:
         """The string at *off*; raises IndexError for an offset outside the table."""

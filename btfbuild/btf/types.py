@@ -83,6 +83,8 @@ class Void(BtfType):
 
 @dataclass(slots=True)
 class Int(BtfType):
+    """BTF_KIND_INT: size in bytes, then encoding, bit offset and bit count."""
+
     size: int
     encoding: int  # IntEncoding bits as stored (unknown bits are kept for validation)
     bit_offset: int
@@ -92,6 +94,8 @@ class Int(BtfType):
 
 @dataclass(slots=True)
 class Float(BtfType):
+    """BTF_KIND_FLOAT: a floating-point type of *size* bytes."""
+
     size: int
     kind: ClassVar[Kind] = Kind.FLOAT
 
@@ -108,37 +112,51 @@ class RefType(BtfType):
 
 @dataclass(slots=True)
 class Ptr(RefType):
+    """BTF_KIND_PTR."""
+
     kind: ClassVar[Kind] = Kind.PTR
 
 
 @dataclass(slots=True)
 class Typedef(RefType):
+    """BTF_KIND_TYPEDEF."""
+
     kind: ClassVar[Kind] = Kind.TYPEDEF
 
 
 @dataclass(slots=True)
 class Volatile(RefType):
+    """BTF_KIND_VOLATILE."""
+
     kind: ClassVar[Kind] = Kind.VOLATILE
 
 
 @dataclass(slots=True)
 class Const(RefType):
+    """BTF_KIND_CONST."""
+
     kind: ClassVar[Kind] = Kind.CONST
 
 
 @dataclass(slots=True)
 class Restrict(RefType):
+    """BTF_KIND_RESTRICT."""
+
     kind: ClassVar[Kind] = Kind.RESTRICT
 
 
 @dataclass(slots=True)
 class TypeTag(RefType):
+    """BTF_KIND_TYPE_TAG: the name is the tag."""
+
     is_attr: bool = False  # kind_flag (kernels 6.14+): the tag is a plain __attribute__
     kind: ClassVar[Kind] = Kind.TYPE_TAG
 
 
 @dataclass(slots=True)
 class Array(BtfType):
+    """BTF_KIND_ARRAY: element type, index type and element count (``struct btf_array``)."""
+
     type_id: int
     index_type_id: int
     nelems: int
@@ -150,6 +168,8 @@ class Array(BtfType):
 
 @dataclass(slots=True)
 class Member:
+    """A member of a STRUCT or UNION (``struct btf_member``), offset in bits."""
+
     name_off: int
     type_id: int
     bit_offset: int
@@ -171,22 +191,30 @@ class Composite(BtfType):
 
 @dataclass(slots=True)
 class Struct(Composite):
+    """BTF_KIND_STRUCT."""
+
     kind: ClassVar[Kind] = Kind.STRUCT
 
 
 @dataclass(slots=True)
 class Union(Composite):
+    """BTF_KIND_UNION."""
+
     kind: ClassVar[Kind] = Kind.UNION
 
 
 @dataclass(slots=True)
 class EnumValue:
+    """An enumerator of an ENUM or ENUM64."""
+
     name_off: int
     value: int  # interpreted with the enum's signedness
 
 
 @dataclass(slots=True)
 class Enum(BtfType):
+    """BTF_KIND_ENUM: 32-bit values."""
+
     size: int
     values: list[EnumValue] = field(default_factory=list)
     signed: bool = False  # kind_flag
@@ -195,6 +223,8 @@ class Enum(BtfType):
 
 @dataclass(slots=True)
 class Enum64(BtfType):
+    """BTF_KIND_ENUM64: 64-bit values."""
+
     size: int
     values: list[EnumValue] = field(default_factory=list)
     signed: bool = False  # kind_flag
@@ -203,12 +233,16 @@ class Enum64(BtfType):
 
 @dataclass(slots=True)
 class Fwd(BtfType):
+    """BTF_KIND_FWD: a forward declaration."""
+
     is_union: bool = False  # kind_flag
     kind: ClassVar[Kind] = Kind.FWD
 
 
 @dataclass(slots=True)
 class Func(BtfType):
+    """BTF_KIND_FUNC: a function, typed by a FUNC_PROTO."""
+
     type_id: int  # the FUNC_PROTO
     linkage: int = FuncLinkage.STATIC  # stored in vlen
     kind: ClassVar[Kind] = Kind.FUNC
@@ -219,12 +253,16 @@ class Func(BtfType):
 
 @dataclass(slots=True)
 class Param:
+    """A parameter of a FUNC_PROTO (``struct btf_param``)."""
+
     name_off: int
     type_id: int  # 0 with name_off 0 as the last parameter: variadic
 
 
 @dataclass(slots=True)
 class FuncProto(BtfType):
+    """BTF_KIND_FUNC_PROTO: return type and parameters."""
+
     ret_type_id: int
     params: list[Param] = field(default_factory=list)
     kind: ClassVar[Kind] = Kind.FUNC_PROTO
@@ -239,6 +277,8 @@ class FuncProto(BtfType):
 
 @dataclass(slots=True)
 class Var(BtfType):
+    """BTF_KIND_VAR: a variable."""
+
     type_id: int
     linkage: int = VarLinkage.STATIC
     kind: ClassVar[Kind] = Kind.VAR
@@ -249,6 +289,8 @@ class Var(BtfType):
 
 @dataclass(slots=True)
 class VarSecinfo:
+    """A variable of a DATASEC (``struct btf_var_secinfo``)."""
+
     type_id: int
     offset: int
     size: int
@@ -256,6 +298,8 @@ class VarSecinfo:
 
 @dataclass(slots=True)
 class Datasec(BtfType):
+    """BTF_KIND_DATASEC: a section and the variables in it."""
+
     size: int
     vars: list[VarSecinfo] = field(default_factory=list)
     kind: ClassVar[Kind] = Kind.DATASEC
@@ -266,6 +310,8 @@ class Datasec(BtfType):
 
 @dataclass(slots=True)
 class DeclTag(BtfType):
+    """BTF_KIND_DECL_TAG: the name is the tag."""
+
     type_id: int
     component_idx: int = -1  # -1: the type itself; else member/parameter index
     is_attr: bool = False  # kind_flag (kernels 6.14+): the tag is a plain __attribute__

@@ -7,7 +7,6 @@ base, as bpftool does.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -33,11 +32,24 @@ from ..btf.types import (
     Var,
 )
 
-_INT_ENC = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
-_LINKAGE = {0: "static", 1: "global", 2: "extern"}
+
+class _Lookup(dict[int, str]):
+    """A dict with a fallback for keys it lacks: ``d[k]`` without a ``get`` call."""
+
+    def __init__(self, items: dict[int, str], default: str) -> None:
+        super().__init__(items)
+        self.default = default
+
+    def __missing__(self, key: int) -> str:
+        return self.default
+
+
+_INT_ENC = _Lookup({0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}, "UNKN")
+_LINKAGE = _Lookup({0: "static", 1: "global", 2: "extern"}, "(unknown)")
 
 
 _KIND_NAMES = {cls: cls.kind.name for cls in KIND_CLASSES.values()}
+_REF_NAMES = {cls: name for cls, name in _KIND_NAMES.items() if issubclass(cls, RefType)}
 
 
 def _kind_name(t: BtfType) -> str:
@@ -49,10 +61,11 @@ def _kind_name(t: BtfType) -> str:
 class _Names(dict[int, str]):
     """bpftool's name rendering: ``(anon)`` for offset 0, ``(invalid)`` outside the table.
 
-    A dict filled on first use, so the hot lookup is ``names[off]`` with no Python call."""
+    Filled up front with every string of the table, so the hot lookup is ``names[off]`` with
+    no Python call; other offsets (inside a string, or invalid) are resolved on first use."""
 
     def __init__(self, btf: Btf) -> None:
-        super().__init__()
+        super().__init__(btf.strings.as_dict())
         self._get = btf.strings.get
         self[0] = "(anon)"
 
@@ -65,85 +78,114 @@ class _Names(dict[int, str]):
         return s
 
 
-def raw_lines(btf: Btf, ids: Iterable[int] | None = None) -> Iterator[str]:
-    """The text of ``bpftool btf dump file``, one type (possibly multi-line) per item."""
-    name = _Names(btf)
-    type_count = btf.type_count
-    items: Iterable[tuple[int, BtfType]] = (
-        iter(btf) if ids is None else ((i, btf.type(i)) for i in ids)
-    )
-    kind_names = _KIND_NAMES
+def _render(btf: Btf, items: Iterable[tuple[int, Any]], name: _Names, lines: list[str]) -> None:
+    """Append the lines of *items* to *lines*. The hot loop of ``btfbuild dump``: one f-string
+    per line, dispatch on the exact class (the common kinds first), names from a dict; the
+    types are ``Any`` because ``type(t) is X`` does not narrow for mypy, and an isinstance
+    per type to say what the dispatch already knows would cost time."""
+    ap = lines.append
+    linkage = _LINKAGE
+    ref_names = _REF_NAMES
     for tid, t in items:
         cls = type(t)
-        head = f"[{tid}] {kind_names.get(cls) or _kind_name(t)} '{name[t.name_off]}'"
-        if isinstance(t, Func):
-            yield f"{head} type_id={t.type_id} linkage={_LINKAGE.get(t.linkage, '(unknown)')}"
-        elif isinstance(t, FuncProto):
-            parts = [f"{head} ret_type_id={t.ret_type_id} vlen={len(t.params)}"]
-            parts.extend([f"\t'{name[p.name_off]}' type_id={p.type_id}" for p in t.params])
-            yield "\n".join(parts)
-        elif isinstance(t, RefType):
-            yield f"{head} type_id={t.type_id}"
-        elif isinstance(t, Struct | Union):
-            parts = [f"{head} size={t.size} vlen={len(t.members)}"]
-            for m in t.members:
+        if cls is Func:
+            ap(f"[{tid}] FUNC '{name[t.name_off]}' type_id={t.type_id} "
+               f"linkage={linkage[t.linkage]}")
+        elif cls is FuncProto:
+            params = t.params
+            ap(f"[{tid}] FUNC_PROTO '{name[t.name_off]}' ret_type_id={t.ret_type_id} "
+               f"vlen={len(params)}")
+            for p in params:
+                ap(f"\t'{name[p.name_off]}' type_id={p.type_id}")
+        elif cls in ref_names:
+            ap(f"[{tid}] {ref_names[cls]} '{name[t.name_off]}' type_id={t.type_id}")
+        elif cls is Struct or cls is Union:
+            members = t.members
+            ap(f"[{tid}] {'STRUCT' if cls is Struct else 'UNION'} '{name[t.name_off]}' "
+               f"size={t.size} vlen={len(members)}")
+            for m in members:
                 if m.bitfield_size:
-                    parts.append(f"\t'{name[m.name_off]}' type_id={m.type_id} "
-                                 f"bits_offset={m.bit_offset} bitfield_size={m.bitfield_size}")
+                    ap(f"\t'{name[m.name_off]}' type_id={m.type_id} "
+                       f"bits_offset={m.bit_offset} bitfield_size={m.bitfield_size}")
                 else:
-                    parts.append(f"\t'{name[m.name_off]}' type_id={m.type_id} "
-                                 f"bits_offset={m.bit_offset}")
-            yield "\n".join(parts)
-        elif isinstance(t, Int):
-            yield (f"{head} size={t.size} bits_offset={t.bit_offset} nr_bits={t.bits} "
-                   f"encoding={_INT_ENC.get(t.encoding, 'UNKN')}")
-        elif isinstance(t, Enum):
-            enc = "SIGNED" if t.signed else "UNSIGNED"
-            parts = [f"{head} encoding={enc} size={t.size} vlen={len(t.values)}"]
-            parts.extend(f"\t'{name[v.name_off]}' val={v.value}" for v in t.values)
-            yield "\n".join(parts)
-        elif isinstance(t, Enum64):
-            enc = "SIGNED" if t.signed else "UNSIGNED"
-            suffix = "LL" if t.signed else "ULL"
-            parts = [f"{head} encoding={enc} size={t.size} vlen={len(t.values)}"]
-            parts.extend(f"\t'{name[v.name_off]}' val={v.value}{suffix}" for v in t.values)
-            yield "\n".join(parts)
-        elif isinstance(t, Array):
-            yield (f"{head} type_id={t.type_id} index_type_id={t.index_type_id} "
-                   f"nr_elems={t.nelems}")
-        elif isinstance(t, Fwd):
-            yield f"{head} fwd_kind={'union' if t.is_union else 'struct'}"
-        elif isinstance(t, Var):
-            yield f"{head} type_id={t.type_id}, linkage={_LINKAGE.get(t.linkage, '(unknown)')}"
-        elif isinstance(t, Datasec):
-            parts = [f"{head} size={t.size} vlen={len(t.vars)}"]
+                    ap(f"\t'{name[m.name_off]}' type_id={m.type_id} "
+                       f"bits_offset={m.bit_offset}")
+        elif cls is Array:
+            ap(f"[{tid}] ARRAY '{name[t.name_off]}' type_id={t.type_id} "
+               f"index_type_id={t.index_type_id} nr_elems={t.nelems}")
+        elif cls is Enum or cls is Enum64:
+            values = t.values
+            ap(f"[{tid}] {'ENUM' if cls is Enum else 'ENUM64'} '{name[t.name_off]}' "
+               f"encoding={'SIGNED' if t.signed else 'UNSIGNED'} size={t.size} "
+               f"vlen={len(values)}")
+            suffix = "" if cls is Enum else "LL" if t.signed else "ULL"
+            for v in values:
+                ap(f"\t'{name[v.name_off]}' val={v.value}{suffix}")
+        elif cls is Int:
+            ap(f"[{tid}] INT '{name[t.name_off]}' size={t.size} bits_offset={t.bit_offset} "
+               f"nr_bits={t.bits} encoding={_INT_ENC[t.encoding]}")
+        elif cls is Fwd:
+            ap(f"[{tid}] FWD '{name[t.name_off]}' "
+               f"fwd_kind={'union' if t.is_union else 'struct'}")
+        elif cls is Var:
+            ap(f"[{tid}] VAR '{name[t.name_off]}' type_id={t.type_id}, "
+               f"linkage={linkage[t.linkage]}")
+        elif cls is Datasec:
+            ap(f"[{tid}] DATASEC '{name[t.name_off]}' size={t.size} vlen={len(t.vars)}")
+            type_count = btf.type_count
             for v in t.vars:
                 line = f"\ttype_id={v.type_id} offset={v.offset} size={v.size}"
                 if v.type_id < type_count:
                     vt = btf.type(v.type_id)
                     line += f" ({_kind_name(vt)} '{name[vt.name_off]}')"
-                parts.append(line)
-            yield "\n".join(parts)
-        elif isinstance(t, Float):
-            yield f"{head} size={t.size}"
-        elif isinstance(t, DeclTag):
-            yield f"{head} type_id={t.type_id} component_idx={t.component_idx}"
+                ap(line)
+        elif cls is Float:
+            ap(f"[{tid}] FLOAT '{name[t.name_off]}' size={t.size}")
+        elif cls is DeclTag:
+            ap(f"[{tid}] DECL_TAG '{name[t.name_off]}' type_id={t.type_id} "
+               f"component_idx={t.component_idx}")
         else:
-            yield head
+            ap(f"[{tid}] {_kind_name(t)} '{name[t.name_off]}'")
+
+
+def raw_lines(btf: Btf, ids: Iterable[int] | None = None) -> Iterator[str]:
+    """The text of ``bpftool btf dump file``, one type (possibly multi-line) per item."""
+    name = _Names(btf)
+    items: Iterable[tuple[int, BtfType]] = (
+        iter(btf) if ids is None else ((i, btf.type(i)) for i in ids)
+    )
+    lines: list[str] = []
+    for item in items:
+        _render(btf, (item,), name, lines)
+        yield "\n".join(lines)
+        lines.clear()
+
+
+_CHUNK = 4096  # types per write: large writes, bounded memory
 
 
 def dump_raw(btf: Btf, out: Any, ids: Iterable[int] | None = None) -> None:
+    name = _Names(btf)
     write = out.write
-    batch: list[str] = []
-    for text in raw_lines(btf, ids):
-        batch.append(text)
-        if len(batch) >= 4096:
-            batch.append("")
-            write("\n".join(batch))
-            batch.clear()
-    if batch:
-        batch.append("")
-        write("\n".join(batch))
+    lines: list[str] = []
+    if ids is None:
+        types = btf.types
+        for i in range(0, len(types), _CHUNK):
+            _render(btf, zip(range(btf.start_id + i, btf.start_id + i + _CHUNK),
+                             types[i : i + _CHUNK], strict=False), name, lines)
+            lines.append("")
+            write("\n".join(lines))
+            lines.clear()
+        return
+    for tid in ids:
+        _render(btf, ((tid, btf.type(tid)),), name, lines)
+        if len(lines) >= _CHUNK:
+            lines.append("")
+            write("\n".join(lines))
+            lines.clear()
+    if lines:
+        lines.append("")
+        write("\n".join(lines))
 
 
 def _json_type(btf: Btf, tid: int, t: BtfType, name: _Names) -> dict[str, Any]:
@@ -197,6 +239,8 @@ def _json_type(btf: Btf, tid: int, t: BtfType, name: _Names) -> dict[str, Any]:
 
 def dump_json(btf: Btf, out: Any, ids: Iterable[int] | None = None) -> None:
     """bpftool's ``-j btf dump file`` document: ``{"types": [...]}``."""
+    import json  # here: the raw text format, the one that counts for speed, needs none
+
     name = _Names(btf)
     items = iter(btf) if ids is None else ((i, btf.type(i)) for i in ids)
     doc = {"types": [_json_type(btf, tid, t, name) for tid, t in items]}

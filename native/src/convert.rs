@@ -35,6 +35,10 @@ pub struct Options {
     pub type_tags: bool,
     /// DW_LANG_* values whose CUs are skipped.
     pub lang_exclude: Vec<u16>,
+    /// DWARF register numbers of the first integer arguments in the target's calling
+    /// convention (empty: parameter locations are not checked).
+    pub register_params: Vec<u16>,
+    pub optimized_func: bool,
 }
 
 /// A function definition seen in a CU, with its prototype as CU-local records.
@@ -47,6 +51,13 @@ pub struct FuncCandidate<'a> {
     pub proto_fixups: Vec<(u32, u64)>,
     pub all_params_named: bool,
     pub decl_tags: Vec<(&'a [u8], i32)>,
+    /// a parameter was optimized out (no register location although one was expected)
+    pub optimized: bool,
+    /// a parameter lives in another register than the calling convention puts it in: the
+    /// compiler changed the function's ABI, so BTF would mislead tracers
+    pub unexpected_reg: bool,
+    /// a concrete instance lists its parameters in another order than its origin
+    pub reordered: bool,
 }
 
 pub struct VarCandidate<'a> {
@@ -55,6 +66,7 @@ pub struct VarCandidate<'a> {
     pub address: Option<u64>,
     pub type_die: Option<u64>,
     pub declaration: bool,
+    specification: Option<u64>,
 }
 
 impl CuTypes<'_> {
@@ -66,6 +78,8 @@ impl CuTypes<'_> {
             funcs: Vec::new(),
             vars: Vec::new(),
             skipped: true,
+            index_words: Vec::new(),
+            int_id: None,
         }
     }
 }
@@ -79,6 +93,10 @@ pub struct CuTypes<'a> {
     pub funcs: Vec<FuncCandidate<'a>>,
     pub vars: Vec<VarCandidate<'a>>,
     pub skipped: bool,
+    /// words holding an array index type still to set (the CU has no `int`)
+    pub index_words: Vec<u32>,
+    /// the CU's `int`, if it has one
+    pub int_id: Option<u32>,
 }
 
 /// clang's `DW_TAG_LLVM_annotation` (btf_decl_tag / btf_type_tag attributes).
@@ -97,7 +115,7 @@ struct Kids<'a> {
     annotations: Vec<(&'a [u8], &'a [u8])>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Attrs<'a> {
     name: Option<&'a [u8]>,
     ty: Option<u64>,
@@ -116,9 +134,13 @@ struct Attrs<'a> {
     const_negative: bool,
     const_value_str: Option<&'a [u8]>,
     location_addr: Option<u64>,
+    /// DW_AT_location of a parameter, as written (expression or location list)
+    location: Option<AttributeValue<R<'a>>>,
     abstract_origin: Option<u64>,
     specification: Option<u64>,
     low_pc: bool,
+    /// the DIE these attributes belong to (set for parameters)
+    die: u64,
 }
 
 pub struct CuConverter<'d, 'a> {
@@ -134,9 +156,23 @@ pub struct CuConverter<'d, 'a> {
     int_id: Option<u32>,
     index_type_needed: Vec<u32>,
     /// named subprograms without code (inline abstract instances, declarations), by DIE
-    abstract_funcs: Vec<(u64, FuncCandidate<'a>)>,
-    /// abstract_origin/specification targets of concrete out-of-line instances
-    concrete: Vec<u64>,
+    origins: Vec<(u64, Subprogram<'a>)>,
+    /// concrete out-of-line instances with the DIE of their origin
+    concrete: Vec<(u64, Subprogram<'a>)>,
+    /// definitions with code and their own name, checked once the CU's types are resolved
+    defined: Vec<Subprogram<'a>>,
+    /// CU-level variable declarations: DIE -> (name, type, external)
+    var_decls: Vec<(u64, &'a [u8], Option<u64>, bool)>,
+}
+
+/// A subprogram DIE as far as BTF cares.
+struct Subprogram<'a> {
+    name: Option<&'a [u8]>,
+    ret: Option<u64>,
+    external: bool,
+    params: Vec<Attrs<'a>>,
+    unspecified: bool,
+    decl_tags: Vec<(&'a [u8], i32)>,
 }
 
 fn udata(v: &AttributeValue<R<'_>>) -> Option<u64> {
@@ -169,8 +205,10 @@ impl<'d, 'a> CuConverter<'d, 'a> {
             vars: Vec::new(),
             int_id: None,
             index_type_needed: Vec::new(),
-            abstract_funcs: Vec::new(),
+            origins: Vec::new(),
             concrete: Vec::new(),
+            var_decls: Vec::new(),
+            defined: Vec::new(),
         }
     }
 
@@ -233,6 +271,7 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                     if let AttributeValue::Exprloc(e) = v {
                         a.location_addr = self.location_addr(e);
                     }
+                    a.location = Some(v);
                 }
                 gimli::DW_AT_abstract_origin => a.abstract_origin = self.reference(&v),
                 gimli::DW_AT_specification => a.specification = self.reference(&v),
@@ -315,7 +354,8 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                     });
                 }
                 gimli::DW_TAG_formal_parameter => {
-                    let p = self.attrs(e)?;
+                    let mut p = self.attrs(e)?;
+                    p.die = self.global_off(e.offset());
                     let idx = k.params.len() as i32;
                     for (n, v) in self.scan(child, depth + 1)?.annotations {
                         if n == b"btf_decl_tag" {
@@ -461,51 +501,58 @@ impl<'d, 'a> CuConverter<'d, 'a> {
             }
             gimli::DW_TAG_subprogram => {
                 let kids = self.scan(node, depth)?;
-                // A candidate is a definition with code. It is either named itself, or a concrete
-                // out-of-line instance of an inline function (or of an earlier declaration)
-                // whose name and parameters live in the DIE its abstract_origin/specification
-                // points to; those are matched when the CU's walk ends.
+                // A candidate is a definition with code: either named itself, or a concrete
+                // out-of-line instance (of an inline function, or a clone such as .isra) whose
+                // name, return type and parameter names live in the DIEs its
+                // abstract_origin/specification points to; those are joined up when the CU's
+                // walk ends. Named subprograms without code are kept as possible origins.
                 let origin = a.abstract_origin.or(a.specification);
-                if a.low_pc && !a.declaration {
+                let has_code = a.low_pc && !a.declaration;
+                let decl_tags: Vec<(&'a [u8], i32)> = kids
+                    .annotations
+                    .iter()
+                    .filter(|(n, _)| *n == b"btf_decl_tag")
+                    .map(|&(_, v)| (v, -1))
+                    .chain(kids.param_tags.iter().copied())
+                    .collect();
+                let sub = Subprogram {
+                    name: a.name,
+                    ret: a.ty,
+                    external: a.external,
+                    params: kids.params,
+                    unspecified: kids.unspecified_params,
+                    decl_tags,
+                };
+                if has_code {
                     if let Some(o) = origin {
-                        self.concrete.push(o);
-                        return Ok(());
+                        self.concrete.push((o, sub));
+                    } else if sub.name.is_some() {
+                        self.defined.push(sub);
                     }
-                }
-                let is_definition = a.low_pc && !a.declaration;
-                if a.name.is_some() && (is_definition || origin.is_none()) {
-                    let (proto, proto_fixups, all_params_named) = self.proto(&kids, a.ty);
-                    let mut decl_tags: Vec<(&'a [u8], i32)> = kids
-                        .annotations
-                        .iter()
-                        .filter(|(n, _)| *n == b"btf_decl_tag")
-                        .map(|&(_, v)| (v, -1))
-                        .collect();
-                    decl_tags.extend(kids.param_tags.iter().copied());
-                    let cand = FuncCandidate {
-                        name: a.name.unwrap_or(b""),
-                        external: a.external,
-                        proto,
-                        proto_fixups,
-                        all_params_named,
-                        decl_tags,
-                    };
-                    if is_definition {
+                } else if sub.name.is_some() {
+                    // pahole also takes the abstract DIE of an inline function (DW_AT_inline,
+                    // no code) as a definition, so its prototype joins the name's candidates
+                    if !a.declaration {
+                        let cand = self.candidate(&sub, None);
                         self.funcs.push(cand);
-                    } else {
-                        self.abstract_funcs.push((die, cand));
                     }
+                    self.origins.push((die, sub));
                 }
                 return Ok(());
             }
             gimli::DW_TAG_variable if depth == 0 => {
-                if let Some(name) = a.name {
+                if a.declaration {
+                    if let Some(name) = a.name {
+                        self.var_decls.push((die, name, a.ty, a.external));
+                    }
+                } else if a.name.is_some() || a.specification.is_some() {
                     self.vars.push(VarCandidate {
-                        name,
+                        name: a.name.unwrap_or(b""),
                         external: a.external,
                         address: a.location_addr,
                         type_die: a.ty,
-                        declaration: a.declaration,
+                        declaration: false,
+                        specification: a.specification,
                     });
                 }
             }
@@ -562,70 +609,263 @@ impl<'d, 'a> CuConverter<'d, 'a> {
         (rec, fix, named)
     }
 
-    fn finish(mut self) -> Result<CuTypes<'a>, gimli::Error> {
-        // concrete out-of-line instances take name and prototype from their origin; several
-        // instances of one origin (foo.constprop.0, foo.constprop.1) make one candidate
-        self.concrete.sort_unstable();
-        self.concrete.dedup();
-        self.abstract_funcs.sort_unstable_by_key(|&(d, _)| d);
-        for &o in &self.concrete {
-            if let Ok(i) = self.abstract_funcs.binary_search_by_key(&o, |&(d, _)| d) {
-                let f = &self.abstract_funcs[i].1;
-                self.funcs.push(FuncCandidate {
-                    name: f.name,
-                    external: f.external,
-                    proto: f.proto.clone(),
-                    proto_fixups: f.proto_fixups.clone(),
-                    all_params_named: f.all_params_named,
-                    decl_tags: f.decl_tags.clone(),
-                });
+    /// A function candidate for `sub`. `code` gives, for a subprogram with code, the DIEs
+    /// holding its parameters' locations, by parameter position (None where the compiler
+    /// dropped the parameter from the out-of-line copy): they are checked against the calling
+    /// convention as pahole's dwarf_loader does.
+    fn candidate(&mut self, sub: &Subprogram<'a>, code: Option<&[Option<&Attrs<'a>>]>) -> FuncCandidate<'a> {
+        let kids = Kids {
+            params: sub.params.clone(),
+            unspecified_params: sub.unspecified,
+            ..Kids::default()
+        };
+        let (optimized, unexpected_reg) = match code {
+            Some(code) => self.param_locations(&sub.params, code),
+            None => (false, false),
+        };
+        let (proto, proto_fixups, all_params_named) = self.proto(&kids, sub.ret);
+        FuncCandidate {
+            name: sub.name.unwrap_or(b""),
+            external: sub.external,
+            proto,
+            proto_fixups,
+            all_params_named,
+            decl_tags: sub.decl_tags.clone(),
+            optimized,
+            unexpected_reg,
+            reordered: false,
+        }
+    }
+
+    /// How a parameter of type DIE `ty` is passed: integer registers it takes (0: memory or
+    /// floating-point registers), from the CU's resolved types.
+    fn param_regs(&self, ty: Option<u64>) -> u32 {
+        let Some(die) = ty else { return 1 };
+        let Some(mut id) = self.resolve_local(die) else { return 1 };
+        for _ in 0..32 {
+            if id == 0 {
+                return 1;
+            }
+            let rec = self.out.record(id);
+            match info_kind(rec[1]) {
+                KIND_TYPEDEF | KIND_CONST | KIND_VOLATILE | KIND_RESTRICT | KIND_TYPE_TAG => id = rec[2],
+                KIND_STRUCT | KIND_UNION => {
+                    let size = rec[2];
+                    return if size > 16 { 0 } else { size.div_ceil(8).max(1) };
+                }
+                KIND_FLOAT => return 0,
+                KIND_INT if rec[2] > 8 => return 2,
+                _ => return 1,
             }
         }
-        // array index type: the CU's `int`, or pahole's synthesized one
-        if !self.index_type_needed.is_empty() {
-            let idx = match self.int_id {
-                Some(id) => id,
-                None => self.out.add_int(b"__ARRAY_SIZE_TYPE__", 4, 0, 32),
-            };
+        1
+    }
+
+    fn resolve_local(&self, die: u64) -> Option<u32> {
+        let mut d = die;
+        for _ in 0..16 {
+            if let Ok(i) = self.die_map.binary_search_by_key(&d, |&(x, _)| x) {
+                return Some(self.die_map[i].1);
+            }
+            match self.aliases.binary_search_by_key(&d, |&(x, _)| x) {
+                Ok(i) => match self.aliases[i].1 {
+                    Some(t) => d = t,
+                    None => return Some(0),
+                },
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Check where each register-passed parameter lives, as pahole's dwarf_loader does:
+    /// (any optimized out, any in an unexpected register). Parameters are walked in prototype
+    /// order so that a struct passed by value in two registers shifts the ones after it.
+    fn param_locations(&self, params: &[Attrs<'a>], code: &[Option<&Attrs<'a>>]) -> (bool, bool) {
+        let regs = &self.opts.register_params;
+        if regs.is_empty() {
+            return (false, false);
+        }
+        let (mut optimized, mut unexpected) = (false, false);
+        let mut reg_idx = 0usize;
+        for (i, p) in params.iter().enumerate() {
+            if reg_idx >= regs.len() {
+                break;
+            }
+            let n = self.param_regs(p.ty) as usize;
+            if n == 1 {
+                match code.get(i).copied().flatten() {
+                    Some(c) => {
+                        if let Some(loc) = &c.location {
+                            let expected = regs[reg_idx];
+                            match self.param_reg(loc, expected) {
+                                None => optimized = true,
+                                Some(r) if r != expected => unexpected = true,
+                                Some(_) => {}
+                            }
+                        } else if c.const_value.is_some() {
+                            optimized = true;
+                        }
+                    }
+                    None => optimized = true,
+                }
+            }
+            reg_idx += n;
+        }
+        (optimized, unexpected)
+    }
+
+    /// The register a parameter arrives in: a lone `DW_OP_regN` as the first location, or
+    /// `DW_OP_entry_value(DW_OP_regN)` anywhere; the expected register wins when seen.
+    fn param_reg(&self, loc: &AttributeValue<R<'a>>, expected: u16) -> Option<u16> {
+        let mut found: Option<u16> = None;
+        let mut check = |expr: gimli::Expression<R<'a>>, first: bool| -> bool {
+            let mut ops = Vec::with_capacity(2);
+            let mut it = expr.operations(self.unit.encoding());
+            while let Ok(Some(op)) = it.next() {
+                ops.push(op);
+                if ops.len() > 2 {
+                    return false;
+                }
+            }
+            if ops.len() == 2 && matches!(ops[1], gimli::Operation::StackValue) {
+                ops.pop();
+            }
+            if ops.len() != 1 {
+                return false;
+            }
+            match &ops[0] {
+                gimli::Operation::Register { register } if first => {
+                    found = Some(register.0);
+                    register.0 == expected
+                }
+                gimli::Operation::EntryValue { expression } => {
+                    let mut inner = gimli::Expression(*expression).operations(self.unit.encoding());
+                    if let (Ok(Some(gimli::Operation::Register { register })), Ok(None)) =
+                        (inner.next(), inner.next())
+                    {
+                        found = Some(register.0);
+                        return register.0 == expected;
+                    }
+                    false
+                }
+                _ => false,
+            }
+        };
+        match *loc {
+            AttributeValue::Exprloc(e) => {
+                check(e, true);
+            }
+            _ => {
+                let offset = match *loc {
+                    AttributeValue::LocationListsRef(o) => Some(o),
+                    AttributeValue::SecOffset(o) => Some(gimli::LocationListsOffset(o)),
+                    AttributeValue::DebugLocListsIndex(i) => self.dwarf.locations_offset(self.unit, i).ok(),
+                    _ => None,
+                };
+                if let Some(off) = offset {
+                    if let Ok(mut it) = self.dwarf.locations(self.unit, off) {
+                        let mut first = true;
+                        while let Ok(Some(entry)) = it.next() {
+                            if check(entry.data, first) {
+                                break;
+                            }
+                            first = false;
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    fn finish(mut self) -> Result<CuTypes<'a>, gimli::Error> {
+        // array index type: the CU's `int`; without one, the merge uses another CU's (pahole
+        // reuses the first `int` its encoder met) or synthesizes `__ARRAY_SIZE_TYPE__`
+        let mut index_words = Vec::new();
+        if let Some(id) = self.int_id {
             for &w in &self.index_type_needed {
-                self.out.words[w as usize] = idx;
+                self.out.words[w as usize] = id;
+            }
+        } else {
+            index_words = std::mem::take(&mut self.index_type_needed);
+        }
+        // variables defined with DW_AT_specification take name and type from the declaration
+        self.var_decls.sort_unstable_by_key(|&(d, _, _, _)| d);
+        for v in &mut self.vars {
+            if let Some(spec) = v.specification {
+                if let Ok(i) = self.var_decls.binary_search_by_key(&spec, |&(d, _, _, _)| d) {
+                    let (_, n, t, ext) = self.var_decls[i];
+                    if v.name.is_empty() {
+                        v.name = n;
+                    }
+                    v.type_die = v.type_die.or(t);
+                    v.external |= ext;
+                }
             }
         }
         self.die_map.sort_unstable();
-        let lookup = |map: &[(u64, u32)], die: u64| -> Option<u32> {
-            map.binary_search_by_key(&die, |&(d, _)| d).ok().map(|i| map[i].1)
-        };
         // aliases (atomic, unspecified types) resolve to what they stand for
         self.aliases.sort_unstable();
-        let resolve = |die: u64| -> Result<u32, u64> {
-            let mut d = die;
-            for _ in 0..16 {
-                if let Some(id) = lookup(&self.die_map, d) {
-                    return Ok(id);
-                }
-                match self.aliases.binary_search_by_key(&d, |&(a, _)| a) {
-                    Ok(i) => match self.aliases[i].1 {
-                        Some(t) => d = t,
-                        None => return Ok(0),
-                    },
-                    Err(_) => return Err(d),
-                }
-            }
-            Ok(0)
-        };
         let mut externals = Vec::new();
-        for &(w, die) in &self.fixups {
-            match resolve(die) {
-                Ok(id) => self.out.words[w as usize] = id,
-                Err(d) => externals.push((w, d)),
+        for i in 0..self.fixups.len() {
+            let (w, die) = self.fixups[i];
+            match self.resolve_local(die) {
+                Some(id) => self.out.words[w as usize] = id,
+                None => externals.push((w, die)),
             }
         }
-        for f in &mut self.funcs {
+        // functions with code: concrete instances take name, return type, parameter list and
+        // external from their origin; their own parameter DIEs only say where each one lives
+        self.origins.sort_unstable_by_key(|&(d, _)| d);
+        for sub in std::mem::take(&mut self.defined) {
+            let code: Vec<Option<&Attrs<'a>>> = sub.params.iter().map(Some).collect();
+            let cand = self.candidate(&sub, Some(&code));
+            self.funcs.push(cand);
+        }
+        let origins = std::mem::take(&mut self.origins);
+        for (o, sub) in std::mem::take(&mut self.concrete) {
+            let Ok(i) = origins.binary_search_by_key(&o, |&(d, _)| d) else { continue };
+            let org = &origins[i].1;
+            let mut full = Subprogram {
+                name: org.name,
+                ret: org.ret,
+                external: org.external,
+                params: org.params.clone(),
+                unspecified: org.unspecified,
+                decl_tags: org.decl_tags.clone(),
+            };
+            if full.params.is_empty() && !sub.params.is_empty() {
+                full.params = sub.params.clone();
+            }
+            // pahole lists the parameters the out-of-line copy still has, in the origin's order:
+            // a copy that lost parameters (constprop, isra) gets a shorter prototype, which then
+            // disagrees with the origin's and makes the name inconsistent
+            let mut present: Vec<(usize, &Attrs<'a>)> = Vec::new();
+            for p in &sub.params {
+                match p.abstract_origin.and_then(|po| full.params.iter().position(|q| q.die == po)) {
+                    Some(k) => present.push((k, p)),
+                    None if p.name.is_some() => present.push((usize::MAX, p)),
+                    None => {}
+                }
+            }
+            present.sort_by_key(|&(k, _)| k);
+            let params: Vec<Attrs<'a>> = present
+                .iter()
+                .map(|&(k, p)| if k == usize::MAX { p.clone() } else { full.params[k].clone() })
+                .collect();
+            let code: Vec<Option<&Attrs<'a>>> = present.iter().map(|&(_, p)| Some(p)).collect();
+            full.params = params;
+            let cand = self.candidate(&full, Some(&code));
+            self.funcs.push(cand);
+        }
+        let mut funcs = std::mem::take(&mut self.funcs);
+        for f in &mut funcs {
             let mut ext = Vec::new();
             for &(w, die) in &f.proto_fixups {
-                match resolve(die) {
-                    Ok(id) => f.proto[w as usize] = id,
-                    Err(d) => ext.push((w, d)),
+                match self.resolve_local(die) {
+                    Some(id) => f.proto[w as usize] = id,
+                    None => ext.push((w, die)),
                 }
             }
             f.proto_fixups = ext;
@@ -634,9 +874,11 @@ impl<'d, 'a> CuConverter<'d, 'a> {
             btf: self.out,
             externals,
             die_map: self.die_map,
-            funcs: self.funcs,
+            funcs,
             vars: self.vars,
             skipped: false,
+            index_words,
+            int_id: self.int_id,
         })
     }
 }

@@ -28,6 +28,7 @@ pub struct Elf<'a> {
 const DEBUG_SECTIONS: &[&str] = &[
     ".debug_info", ".debug_abbrev", ".debug_str", ".debug_line_str", ".debug_str_offsets",
     ".debug_addr", ".debug_types", ".debug_rnglists", ".debug_ranges", ".debug_line",
+    ".debug_loc", ".debug_loclists",
 ];
 
 impl<'a> Elf<'a> {

@@ -13,6 +13,7 @@
 use crate::btf::*;
 use crate::convert::{CuConverter, CuTypes, Options, R};
 use crate::elf::Elf;
+use object::Object;
 use crate::select::{ElfFunctions, PercpuVars, SkipReason, PERCPU_SECTION};
 use std::collections::BTreeMap;
 use rayon::prelude::*;
@@ -27,6 +28,21 @@ pub struct Encoded {
     pub btf: Btf,
     pub big_endian: bool,
     pub stats: EncodeStats,
+}
+
+/// DWARF numbers of the registers carrying the first integer arguments (pahole's table for
+/// the architectures the kernel builds BTF on); parameters past these go on the stack.
+fn register_params(arch: object::Architecture) -> Vec<u16> {
+    use object::Architecture as A;
+    match arch {
+        A::X86_64 => vec![5, 4, 1, 2, 8, 9], // rdi rsi rdx rcx r8 r9
+        A::Aarch64 => (0..8).collect(),       // x0-x7
+        A::S390x => (2..7).collect(),         // r2-r6
+        A::Riscv64 => (10..18).collect(),     // a0-a7
+        A::PowerPc64 => (3..11).collect(),    // r3-r10
+        A::Arm => (0..4).collect(),           // r0-r3
+        _ => Vec::new(),
+    }
 }
 
 fn load_dwarf<'a>(elf: &'a Elf<'_>) -> Result<gimli::Dwarf<R<'a>>, String> {
@@ -46,7 +62,9 @@ fn encode_impl(data: &[u8], opts: &Options, threads: usize) -> Result<Encoded, S
     if elf.section_data(".debug_info").is_empty() {
         return Err("no DWARF debug info (.debug_info is missing or empty)".into());
     }
-    let (btf, stats) = convert_and_merge(&elf, opts, threads)?;
+    let mut opts = opts.clone();
+    opts.register_params = register_params(elf.file.architecture());
+    let (btf, stats) = convert_and_merge(&elf, &opts, threads)?;
     Ok(Encoded { btf, big_endian: elf.big_endian, stats })
 }
 
@@ -94,7 +112,15 @@ fn convert_and_merge<'a>(elf: &'a Elf<'_>, opts: &Options, threads: usize) -> Re
         eprintln!("timing: merged {:?}", t0.elapsed());
     }
     let symbols = elf.symbols();
-    let funcs = add_function_candidates(&mut btf, &cus, &places, &die_map, &ElfFunctions::new(&symbols));
+    let elf_funcs = ElfFunctions::new(&symbols);
+    let funcs = add_function_candidates(
+        &mut btf,
+        &cus,
+        &places,
+        &die_map,
+        &elf_funcs,
+        opts.optimized_func,
+    );
     if opts.vars {
         let percpu = PercpuVars::new(&symbols, elf.section_index(PERCPU_SECTION));
         add_percpu_vars(&mut btf, &cus, &places, &die_map, percpu.as_ref());
@@ -103,7 +129,7 @@ fn convert_and_merge<'a>(elf: &'a Elf<'_>, opts: &Options, threads: usize) -> Re
     if timing {
         eprintln!("timing: deduplicated {:?}", t0.elapsed());
     }
-    add_functions(&mut btf, &funcs, &remap, opts.consistent_func);
+    add_functions(&mut btf, &funcs, &remap, opts.consistent_func, opts.optimized_func, &elf_funcs);
     Ok((btf, stats))
 }
 
@@ -125,8 +151,25 @@ fn merge(cus: &[CuTypes<'_>]) -> Result<(Btf, Vec<CuPlacement>, DieMap), String>
     out.words.reserve(total_words);
     out.offs.reserve(cus.iter().map(|c| c.btf.offs.len()).sum());
     let mut places: Vec<CuPlacement> = Vec::with_capacity(cus.len());
+    // a CU without `int` indexes its arrays with the first `int` of any CU (pahole's encoder
+    // reuses the first it met); only if no CU has one is `__ARRAY_SIZE_TYPE__` made up
+    let need_index = cus.iter().any(|c| !c.index_words.is_empty());
+    let synthesized = if need_index && cus.iter().all(|c| c.int_id.is_none()) {
+        Some(out.add_int(b"__ARRAY_SIZE_TYPE__", 4, 0, 32))
+    } else {
+        None
+    };
+    let global_int = synthesized.or_else(|| {
+        let mut base = out.type_count() - 1;
+        cus.iter().find_map(|c| {
+            let found = c.int_id.map(|l| l + base);
+            base += c.btf.offs.len() as u32;
+            found
+        })
+    });
     for cu in cus {
         let base = out.type_count() - 1;
+        let words_base = out.words.len();
         let strmap = string_remap(&cu.btf.strings, &mut out.strings);
         for i in 0..cu.btf.offs.len() {
             let rec = cu.btf.record(i as u32 + 1);
@@ -134,6 +177,11 @@ fn merge(cus: &[CuTypes<'_>]) -> Result<(Btf, Vec<CuPlacement>, DieMap), String>
             let start = out.words.len();
             out.words.extend_from_slice(rec);
             remap_record(&mut out.words[start..], |n| strmap[n as usize], |t| if t == 0 { 0 } else { t + base });
+        }
+        if let Some(g) = global_int {
+            for &w in &cu.index_words {
+                out.words[words_base + w as usize] = g;
+            }
         }
         // externals were written as 0 and shifted to `base`; they are patched below
         places.push(CuPlacement { base, strmap });
@@ -229,6 +277,9 @@ pub struct PlacedFunc {
     pub proto: u32,
     pub skip: Option<SkipReason>,
     pub decl_tags: Vec<(u32, i32)>,
+    pub optimized: bool,
+    pub unexpected_reg: bool,
+    pub reordered: bool,
 }
 
 /// Append a FUNC_PROTO for every candidate that passes the per-CU rules (dedup merges equal
@@ -239,11 +290,12 @@ fn add_function_candidates(
     places: &[CuPlacement],
     die_map: &[(u64, u32)],
     elf_funcs: &ElfFunctions<'_>,
+    optimized_func: bool,
 ) -> Vec<PlacedFunc> {
     let mut out = Vec::new();
     for (cu, place) in cus.iter().zip(places) {
         for f in &cu.funcs {
-            let mut skip = elf_funcs.check(f.name).err();
+            let mut skip = elf_funcs.check(f.name, optimized_func).err();
             if skip.is_none() && !f.all_params_named {
                 skip = Some(SkipReason::UnnamedParams);
             }
@@ -259,12 +311,28 @@ fn add_function_candidates(
                 }
             }
             if skip.is_some() {
-                out.push(PlacedFunc { name: f.name.to_vec(), proto: 0, skip, decl_tags: Vec::new() });
+                out.push(PlacedFunc {
+                    name: f.name.to_vec(),
+                    proto: 0,
+                    skip,
+                    decl_tags: Vec::new(),
+                    optimized: f.optimized,
+                    unexpected_reg: f.unexpected_reg,
+                    reordered: f.reordered,
+                });
                 continue;
             }
             let proto = btf.push_record(&rec);
             let decl_tags = f.decl_tags.iter().map(|&(t, i)| (btf.strings.add(t), i)).collect();
-            out.push(PlacedFunc { name: f.name.to_vec(), proto, skip: None, decl_tags });
+            out.push(PlacedFunc {
+                name: f.name.to_vec(),
+                proto,
+                skip: None,
+                decl_tags,
+                optimized: f.optimized,
+                unexpected_reg: f.unexpected_reg,
+                reordered: f.reordered,
+            });
         }
     }
     out
@@ -272,20 +340,52 @@ fn add_function_candidates(
 
 /// FUNCs for the surviving names, sorted by name; a name whose candidates deduplicated to
 /// different prototypes is inconsistent.
-fn add_functions(btf: &mut Btf, funcs: &[PlacedFunc], remap: &[u32], consistent: bool) {
+fn add_functions(
+    btf: &mut Btf,
+    funcs: &[PlacedFunc],
+    remap: &[u32],
+    consistent: bool,
+    optimized_func: bool,
+    elf_funcs: &ElfFunctions<'_>,
+) {
     let mut by_name: BTreeMap<&[u8], Vec<&PlacedFunc>> = BTreeMap::new();
     for f in funcs {
         by_name.entry(&f.name).or_default().push(f);
     }
+    let explain = std::env::var("BTFBUILD_EXPLAIN").ok();
     for (name, cands) in by_name {
+        if explain.as_deref().map(str::as_bytes) == Some(name) {
+            for f in &cands {
+                eprintln!(
+                    "explain {}: skip={:?} optimized={} unexpected_reg={} reordered={} proto={}",
+                    String::from_utf8_lossy(name), f.skip, f.optimized, f.unexpected_reg,
+                    f.reordered, if f.skip.is_none() { remap[f.proto as usize] } else { 0 }
+                );
+            }
+        }
         let ok: Vec<&&PlacedFunc> = cands.iter().filter(|f| f.skip.is_none()).collect();
         let Some(first) = ok.first() else { continue };
-        if cands.len() != ok.len() && consistent {
+        // pahole combines every definition of a name: one that changed the calling convention
+        // or reordered its parameters taints the name; differing prototypes make it
+        // inconsistent; optimized-out parameters are fine (callers still pass them)
+        if ok.iter().any(|f| f.unexpected_reg || f.reordered) {
             continue;
         }
-        let proto = remap[first.proto as usize];
-        if consistent && ok.iter().any(|f| remap[f.proto as usize] != proto) {
+        if !optimized_func && ok.iter().any(|f| f.optimized) {
             continue;
+        }
+        let _ = elf_funcs;
+        // pahole compares return and parameter types, not parameter names (the weak
+        // `__unused` stubs of sys_ni.c agree with the real syscalls), and keeps the first
+        let proto = remap[first.proto as usize];
+        if consistent {
+            let sig = signature(btf, proto);
+            if ok.iter().any(|f| {
+                let p = remap[f.proto as usize];
+                p != proto && signature(btf, p) != sig
+            }) {
+                continue;
+            }
         }
         let id = btf.add_ref(KIND_FUNC, name, proto, 0);
         for &(tag, idx) in &first.decl_tags {
@@ -312,7 +412,7 @@ fn add_percpu_vars(
                 continue;
             }
             let Some(addr) = v.address else { continue };
-            let Some((offset, size)) = percpu.lookup(addr) else { continue };
+            let Some((offset, size)) = percpu.lookup(addr, v.name) else { continue };
             let Some(die) = v.type_die else { continue };
             let ty = match cu.die_map.binary_search_by_key(&die, |&(d, _)| d) {
                 Ok(i) => cu.die_map[i].1 + place.base,
@@ -333,8 +433,17 @@ fn add_percpu_vars(
         return;
     }
     entries.sort_unstable();
-    btf.add_datasec(PERCPU_SECTION.as_bytes(), percpu.section_size as u32);
+    let end = entries.iter().map(|&(o, _, s)| o + s).max().unwrap_or(0);
+    btf.add_datasec(PERCPU_SECTION.as_bytes(), end);
     for (offset, id, size) in entries {
         btf.add_secinfo(id, offset, size);
     }
+}
+
+/// A prototype without its parameter names: return type, then parameter types.
+fn signature(btf: &Btf, proto: u32) -> Vec<u32> {
+    let rec = btf.record(proto);
+    let mut sig = vec![rec[2]];
+    sig.extend(rec[3..].chunks(2).map(|p| p[1]));
+    sig
 }

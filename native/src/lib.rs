@@ -35,7 +35,8 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 
 /// Encode the DWARF of the ELF file at `path` as raw BTF.
 #[pyfunction(name = "encode")]
-#[pyo3(signature = (path, *, threads=0, vars=true, consistent_func=true, gen_floats=true,
+#[pyo3(signature = (path, *, threads=0, vars=true, consistent_func=true, optimized_func=true,
+                    gen_floats=true,
                     enum64=true, decl_tags=true, type_tags=true, lang_exclude=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn encode_file(
@@ -44,6 +45,7 @@ fn encode_file(
     threads: usize,
     vars: bool,
     consistent_func: bool,
+    optimized_func: bool,
     gen_floats: bool,
     enum64: bool,
     decl_tags: bool,
@@ -58,6 +60,8 @@ fn encode_file(
         decl_tags,
         type_tags,
         lang_exclude,
+        register_params: Vec::new(),
+        optimized_func,
     };
     let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
     let result = py.allow_threads(|| {

@@ -1,21 +1,31 @@
 //! Which functions and variables get BTF: pahole 1.30's rules.
 //!
 //! Functions (FUNC + FUNC_PROTO), decided over all CUs:
-//! 1. The ELF symbol table's `STT_FUNC` symbols, keyed by name up to the first `.` (so
-//!    `foo.isra.0` counts as `foo`; `.cold` and `.part` pieces are ignored). A name seen at several addresses is
-//!    *ambiguous*: a BTF function must stand for one address, so it is skipped.
-//! 2. Per CU, a candidate is a named subprogram definition with code whose parameters are all
-//!    named, and whose name is in that table.
-//! 3. Candidates of the same name from several CUs are merged; with `consistent_func` they must
-//!    all have the same prototype after dedup, otherwise the name is skipped.
+//! 1. The ELF symbol table's `STT_FUNC` symbols by full name, and the prefixes (up to the first
+//!    `.`) of the suffixed ones: `foo.isra.0`, `foo.constprop.0`, `foo.part.0`. `.cold` pieces
+//!    are never a function's entry and are left out.
+//! 2. Per CU, a candidate is a named subprogram that is not a declaration and whose
+//!    parameters are all named: definitions with code, concrete out-of-line instances (named
+//!    through their origin, with their own parameter list) and, as pahole 1.30 does, the
+//!    abstract DIE of an inline function. Its name must be a symbol, or with
+//!    `optimized_func` the prefix of a suffixed symbol (the compiler renamed an optimized copy).
+//! 3. Candidates of the same name from all CUs are combined. The name is dropped if any of them
+//!    keeps a parameter in another register than the calling convention (the compiler changed
+//!    the ABI) or lists its parameters out of order, or, with `consistent_func`, if their
+//!    prototypes differ after dedup (parameter names included). Optimized-out parameters alone
+//!    do not drop it: callers still pass them.
 //! 4. Survivors are added sorted by name, with static linkage, as pahole does.
 //!
+//! (pahole releases after 1.30 also drop names that have several addresses; 1.30 does not.)
+//!
 //! Variables (VAR + DATASEC), by default only per-CPU ones: a CU-level variable definition
-//! whose address falls on a sized `STT_OBJECT` symbol in `.data..percpu` becomes a VAR (global
-//! linkage if external) and an entry of the `.data..percpu` DATASEC; each address once.
+//! (named itself or through its DW_AT_specification) whose address holds a sized
+//! `STT_OBJECT` symbol of the same name in `.data..percpu` becomes a VAR (global linkage if
+//! external) and an entry of the `.data..percpu` DATASEC, each address once; the DATASEC's
+//! size is the end of its last variable, as pahole computes it.
 
 use crate::elf::Symbol;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub const PERCPU_SECTION: &str = ".data..percpu";
 
@@ -24,8 +34,6 @@ pub const PERCPU_SECTION: &str = ".data..percpu";
 pub enum SkipReason {
     NotInSymtab,
     UnnamedParams,
-    AmbiguousAddress,
-    InconsistentProto,
     CrossUnitType,
 }
 
@@ -34,58 +42,49 @@ impl SkipReason {
         match self {
             SkipReason::NotInSymtab => "no STT_FUNC symbol of that name (inlined everywhere, or not code)",
             SkipReason::UnnamedParams => "a parameter has no name",
-            SkipReason::AmbiguousAddress => "the name has several addresses in the symbol table",
-            SkipReason::InconsistentProto => "compile units disagree on its prototype",
             SkipReason::CrossUnitType => "its prototype refers to a type outside its compile unit",
         }
     }
 }
 
 pub struct ElfFunctions<'a> {
-    /// stripped name -> ambiguous
-    names: HashMap<&'a [u8], bool>,
+    exact: HashSet<&'a [u8]>,
+    /// prefixes of suffixed symbols (`foo` of `foo.isra.0`)
+    prefixes: HashSet<&'a [u8]>,
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn strip_suffix(name: &[u8]) -> &[u8] {
-    match name.iter().position(|&b| b == b'.') {
-        Some(0) | None => name,
-        Some(i) => &name[..i],
-    }
-}
-
 impl<'a> ElfFunctions<'a> {
     pub fn new(symbols: &[Symbol<'a>]) -> Self {
-        let mut addrs: HashMap<&'a [u8], u64> = HashMap::new();
-        let mut names: HashMap<&'a [u8], bool> = HashMap::new();
+        let mut exact = HashSet::new();
+        let mut prefixes = HashSet::new();
         for s in symbols.iter().filter(|s| s.is_func && s.section.is_some()) {
-            // `foo.cold` and `foo.part.N` are pieces split off `foo`, not functions of their own
-            if contains(s.name, b".cold") || contains(s.name, b".part") {
+            if contains(s.name, b".cold") {
                 continue;
             }
-            let n = strip_suffix(s.name);
-            match addrs.get(n) {
-                None => {
-                    addrs.insert(n, s.address);
-                    names.insert(n, false);
+            exact.insert(s.name);
+            if let Some(i) = s.name.iter().position(|&b| b == b'.') {
+                if i > 0 {
+                    prefixes.insert(&s.name[..i]);
                 }
-                Some(&a) if a != s.address => {
-                    names.insert(n, true);
-                }
-                Some(_) => {}
             }
         }
-        ElfFunctions { names }
+        ElfFunctions { exact, prefixes }
     }
 
-    pub fn check(&self, name: &[u8]) -> Result<(), SkipReason> {
-        match self.names.get(name) {
-            None => Err(SkipReason::NotInSymtab),
-            Some(true) => Err(SkipReason::AmbiguousAddress),
-            Some(false) => Ok(()),
+    /// Whether `name` is a symbol as it is (not only as the prefix of a renamed copy).
+    pub fn exact(&self, name: &[u8]) -> bool {
+        self.exact.contains(name)
+    }
+
+    pub fn check(&self, name: &[u8], optimized_func: bool) -> Result<(), SkipReason> {
+        if self.exact.contains(name) || (optimized_func && self.prefixes.contains(name)) {
+            Ok(())
+        } else {
+            Err(SkipReason::NotInSymtab)
         }
     }
 }
@@ -109,9 +108,14 @@ impl<'a> PercpuVars<'a> {
         Some(PercpuVars { section_size: size, section_addr: addr, by_addr })
     }
 
-    /// (offset in the section, size) of the per-CPU variable at `address`.
-    pub fn lookup(&self, address: u64) -> Option<(u32, u32)> {
-        let &(_, size) = self.by_addr.get(&address)?;
+    /// (offset in the section, size) of the per-CPU variable `name` at `address`. The symbol
+    /// there must carry the same name: a variable the linker discarded keeps address 0 in
+    /// DWARF, which is also the address of the first per-CPU variable.
+    pub fn lookup(&self, address: u64, name: &[u8]) -> Option<(u32, u32)> {
+        let &(sym, size) = self.by_addr.get(&address)?;
+        if sym != name {
+            return None;
+        }
         Some(((address - self.section_addr) as u32, size as u32))
     }
 }
