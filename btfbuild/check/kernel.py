@@ -371,21 +371,15 @@ class _Validator:
         t = self.lookup(tid)
         if t is None:
             return None
-        role = _ROLE.get(t.__class__, 0)
-        if role & _NOSIZE:
-            return None
-        if role & _HAS_SIZE:
-            return tid, t, t.size  # type: ignore[attr-defined]
-        if role & _ARRAY:
-            return tid, t, self._size_of_array(tid, depth)
-        if role & _PTR:
-            return tid, t, self.ptr_size
-        if not role & (_MOD | _VAR):
-            return None
-        tid = self.resolved_id(tid) if tid >= self.start else self._base_resolved(tid, depth)[0]
-        t = self.lookup(tid)
-        if t is None:
-            return None
+        if _ROLE.get(t.__class__, 0) & (_MOD | _VAR):
+            tid = self.resolved_id(tid) if tid >= self.start else self._base_resolved(tid, depth)[0]
+            t = self.lookup(tid)
+            if t is None:
+                return None
+        return self._own_size(tid, t, depth)
+
+    def _own_size(self, tid: int, t: BtfType, depth: int) -> _Sized | None:
+        """The size *t* carries by its kind (the roles are disjoint from modifiers and VAR)."""
         role = _ROLE.get(t.__class__, 0)
         if role & _NOSIZE:
             return None

@@ -56,8 +56,6 @@ pub struct FuncCandidate<'a> {
     /// a parameter lives in another register than the calling convention puts it in: the
     /// compiler changed the function's ABI, so BTF would mislead tracers
     pub unexpected_reg: bool,
-    /// a concrete instance lists its parameters in another order than its origin
-    pub reordered: bool,
 }
 
 pub struct VarCandidate<'a> {
@@ -633,7 +631,6 @@ impl<'d, 'a> CuConverter<'d, 'a> {
             decl_tags: sub.decl_tags.clone(),
             optimized,
             unexpected_reg,
-            reordered: false,
         }
     }
 

@@ -129,7 +129,7 @@ fn convert_and_merge<'a>(elf: &'a Elf<'_>, opts: &Options, threads: usize) -> Re
     if timing {
         eprintln!("timing: deduplicated {:?}", t0.elapsed());
     }
-    add_functions(&mut btf, &funcs, &remap, opts.consistent_func, opts.optimized_func, &elf_funcs);
+    add_functions(&mut btf, &funcs, &remap, opts.consistent_func, opts.optimized_func);
     Ok((btf, stats))
 }
 
@@ -279,7 +279,6 @@ pub struct PlacedFunc {
     pub decl_tags: Vec<(u32, i32)>,
     pub optimized: bool,
     pub unexpected_reg: bool,
-    pub reordered: bool,
 }
 
 /// Append a FUNC_PROTO for every candidate that passes the per-CU rules (dedup merges equal
@@ -318,7 +317,6 @@ fn add_function_candidates(
                     decl_tags: Vec::new(),
                     optimized: f.optimized,
                     unexpected_reg: f.unexpected_reg,
-                    reordered: f.reordered,
                 });
                 continue;
             }
@@ -331,7 +329,6 @@ fn add_function_candidates(
                 decl_tags,
                 optimized: f.optimized,
                 unexpected_reg: f.unexpected_reg,
-                reordered: f.reordered,
             });
         }
     }
@@ -346,7 +343,6 @@ fn add_functions(
     remap: &[u32],
     consistent: bool,
     optimized_func: bool,
-    elf_funcs: &ElfFunctions<'_>,
 ) {
     let mut by_name: BTreeMap<&[u8], Vec<&PlacedFunc>> = BTreeMap::new();
     for f in funcs {
@@ -357,24 +353,23 @@ fn add_functions(
         if explain.as_deref().map(str::as_bytes) == Some(name) {
             for f in &cands {
                 eprintln!(
-                    "explain {}: skip={:?} optimized={} unexpected_reg={} reordered={} proto={}",
+                    "explain {}: skip={:?} optimized={} unexpected_reg={} proto={}",
                     String::from_utf8_lossy(name), f.skip, f.optimized, f.unexpected_reg,
-                    f.reordered, if f.skip.is_none() { remap[f.proto as usize] } else { 0 }
+                    if f.skip.is_none() { remap[f.proto as usize] } else { 0 }
                 );
             }
         }
         let ok: Vec<&&PlacedFunc> = cands.iter().filter(|f| f.skip.is_none()).collect();
         let Some(first) = ok.first() else { continue };
         // pahole combines every definition of a name: one that changed the calling convention
-        // or reordered its parameters taints the name; differing prototypes make it
-        // inconsistent; optimized-out parameters are fine (callers still pass them)
-        if ok.iter().any(|f| f.unexpected_reg || f.reordered) {
+        // taints the name; differing prototypes make it inconsistent; optimized-out parameters
+        // are fine (callers still pass them)
+        if ok.iter().any(|f| f.unexpected_reg) {
             continue;
         }
         if !optimized_func && ok.iter().any(|f| f.optimized) {
             continue;
         }
-        let _ = elf_funcs;
         // pahole compares return and parameter types, not parameter names (the weak
         // `__unused` stubs of sys_ni.c agree with the real syscalls), and keeps the first
         let proto = remap[first.proto as usize];

@@ -11,7 +11,7 @@
 //!    `optimized_func` the prefix of a suffixed symbol (the compiler renamed an optimized copy).
 //! 3. Candidates of the same name from all CUs are combined. The name is dropped if any of them
 //!    keeps a parameter in another register than the calling convention (the compiler changed
-//!    the ABI) or lists its parameters out of order, or, with `consistent_func`, if their
+//!    the ABI), or, with `consistent_func`, if their
 //!    prototypes differ after dedup (parameter names included). Optimized-out parameters alone
 //!    do not drop it: callers still pass them.
 //! 4. Survivors are added sorted by name, with static linkage, as pahole does.
@@ -73,11 +73,6 @@ impl<'a> ElfFunctions<'a> {
             }
         }
         ElfFunctions { exact, prefixes }
-    }
-
-    /// Whether `name` is a symbol as it is (not only as the prefix of a renamed copy).
-    pub fn exact(&self, name: &[u8]) -> bool {
-        self.exact.contains(name)
     }
 
     pub fn check(&self, name: &[u8], optimized_func: bool) -> Result<(), SkipReason> {
