@@ -81,16 +81,25 @@ def cmd_encode(args: argparse.Namespace) -> int:
     feats = Features()
     feats.apply(args.features)
     langs = parse_languages(args.lang_exclude) if args.lang_exclude else []
-    result = encode_file(Path(args.elf), feats, threads=args.jobs, lang_exclude=langs)
+    base = Path(args.base) if args.base else None
+    result = encode_file(Path(args.elf), feats, base=base, threads=args.jobs, lang_exclude=langs)
     out = Path(args.output) if args.output else Path(args.elf + ".btf")
-    out.write_bytes(result.raw)
+    written = [str(out)]
+    try:
+        out.write_bytes(result.raw)
+        if result.distilled_base is not None:
+            base_out = out.with_name(out.name + ".base")
+            base_out.write_bytes(result.distilled_base)
+            written.append(str(base_out))
+    except OSError as exc:
+        raise BtfbuildError(f"{out}: {exc.strerror or exc}") from None
     if not args.quiet:
         from rich.console import Console
 
         Console(stderr=True).print(
             f"{args.elf}: {result.stats.get('cus', 0)} compile units, "
             f"{result.stats.get('types_before_dedup', 0)} types before dedup, "
-            f"{len(result.raw)} bytes of BTF written to {out}")
+            f"{len(result.raw)} bytes of BTF written to {' and '.join(written)}")
     return 0
 
 
@@ -295,7 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("encode", cmd_encode, "Encode the DWARF of an ELF file (vmlinux, .ko, .o) as BTF.")
     p.add_argument("elf", metavar="ELF")
-    p.add_argument("-o", "--output", metavar="OUT", help="raw BTF output (default: ELF.btf)")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="raw BTF output (default: ELF.btf); with distilled_base the distilled "
+                        "base goes to OUT.base")
+    p.add_argument("-B", "--base", metavar="BASE",
+                   help="encode split BTF over this base (vmlinux ELF, raw BTF, "
+                        "/sys/kernel/btf/vmlinux), as pahole's --btf_base")
     p.add_argument("--features", default="default", metavar="LIST",
                    help="pahole's --btf_features list (default: the kernel's standard set)")
     p.add_argument("--lang-exclude", metavar="LANGS", help="skip CUs in these languages (rust)")

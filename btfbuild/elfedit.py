@@ -1,9 +1,7 @@
 """Replacing sections of a relocatable ELF file (a kernel module) safely.
 
-The sections are written with objcopy (``$OBJCOPY``, else ``llvm-objcopy``, else GNU
-``objcopy``: kbuild and pahole use the same tool) into a temporary file next to the original,
-checked by reading them back, then renamed over the original. If anything fails the original
-file is left untouched.
+The sections are written by :mod:`btfbuild.elfwrite` into a temporary file next to the original,
+then renamed over it. If anything fails the original file is left untouched.
 
 ``.BTF_ids`` (filled by resolve_btfids with type ids) must follow when a module's type ids change,
 as distilling does: :func:`remap_btf_ids` rewrites every id slot through an id map and sorts the
@@ -12,11 +10,7 @@ as distilling does: :func:`remap_btf_ids` rewrites every id slot through an id m
 
 from __future__ import annotations
 
-import os
-import shutil
 import struct
-import subprocess
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +19,6 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from .btf.elf import read_sections
 from .errors import BtfbuildError
 
 BTF_IDS = ".BTF_ids"
@@ -38,80 +31,19 @@ class ElfEditError(BtfbuildError):
     """The ELF file cannot be edited; the original is unchanged."""
 
 
-def find_objcopy() -> str:
-    """The objcopy to use: ``$OBJCOPY`` if set, else llvm-objcopy, else GNU objcopy."""
-    env = os.environ.get("OBJCOPY")
-    candidates = [env] if env else ["llvm-objcopy", "objcopy"]
-    for name in candidates:
-        found = shutil.which(name)
-        if found:
-            return found
-    if env:
-        raise ElfEditError(f"$OBJCOPY is {env!r}, which is not an executable")
-    raise ElfEditError("no objcopy found: install binutils or llvm, or set $OBJCOPY")
-
-
-@dataclass(frozen=True, slots=True)
-class _ElfInfo:
-    sections: frozenset[str]
-    relocatable: bool
-    little_endian: bool
-
-
-def _elf_info(path: Path) -> _ElfInfo:
-    try:
-        with path.open("rb") as f:
-            elf = ELFFile(f)
-            names = frozenset(s.name for s in elf.iter_sections())
-            return _ElfInfo(names, elf["e_type"] == "ET_REL", elf.little_endian)
-    except ELFError as exc:
-        raise ElfEditError(f"{path}: not a valid ELF file: {exc}") from None
-    except OSError as exc:
-        raise ElfEditError(f"{path}: {exc.strerror or exc}") from None
-
-
 def replace_sections(path: str | Path, sections: Mapping[str, bytes]) -> None:
-    """Set the contents of *sections* in the relocatable ELF file *path*: existing sections are
-    updated, missing ones added (no flags, alignment 1: as pahole adds ``.BTF``/``.BTF.base``).
+    """Set the contents of *sections* in the ELF file *path*: existing sections are updated,
+    missing ones added (no flags, alignment 1: as pahole adds ``.BTF``/``.BTF.base``); every
+    other byte stays as it was (:func:`btfbuild.elfwrite.set_sections`).
 
     The file is replaced atomically; on any failure it is left as it was.
     """
-    path = Path(path)
-    info = _elf_info(path)
-    if not info.relocatable:
-        raise ElfEditError(f"{path}: not a relocatable ELF file (a .ko or .o); "
-                           "its sections cannot be replaced in place")
-    tool = find_objcopy()
-    directory = path.resolve().parent
+    from .elfwrite import ElfWriteError, set_sections
+
     try:
-        tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=directory))
-    except OSError as exc:
-        raise ElfEditError(f"{path}: cannot write next to it: {exc.strerror or exc}") from None
-    try:
-        args: list[str] = []
-        for i, (name, data) in enumerate(sections.items()):
-            f = tmpdir / f"section{i}"
-            f.write_bytes(data)
-            op = "--update-section" if name in info.sections else "--add-section"
-            args += [op, f"{name}={f}"]
-        out = tmpdir / path.name
-        proc = subprocess.run([tool, *args, str(path), str(out)], capture_output=True, text=True,
-                              check=False)
-        if proc.returncode != 0:
-            lines = (proc.stderr or proc.stdout).strip().splitlines()
-            detail = lines[-1] if lines else f"exit status {proc.returncode}"
-            raise ElfEditError(f"{path}: {Path(tool).name} failed: {detail}")
-        got = read_sections(out, tuple(sections))
-        for name, data in sections.items():
-            if got.get(name) != data:
-                raise ElfEditError(f"{path}: {Path(tool).name} did not write section {name} "
-                                   "as given")
-        shutil.copymode(path, out)
-        os.replace(out, path)
-    except OSError as exc:
-        raise ElfEditError(f"{path}: {exc.strerror or exc}") from None
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        set_sections(path, sections)
+    except ElfWriteError as exc:
+        raise ElfEditError(str(exc)) from None
 
 
 # -- .BTF_ids --------------------------------------------------------------------------------

@@ -37,18 +37,46 @@ def parse_languages(spec: str) -> list[int]:
 
 @dataclass
 class EncodeResult:
-    raw: bytes
+    raw: bytes  # the BTF (split over the base, or over the distilled base, when there is one)
     stats: dict[str, int] = field(default_factory=dict)
+    distilled_base: bytes | None = None  # the .BTF.base section, with ``distilled_base``
 
 
-def encode_file(path: Path, features: Features, *, threads: int = 0,
-                lang_exclude: list[int] | None = None) -> EncodeResult:
-    """Encode the DWARF of the ELF file *path* as raw BTF."""
-    from . import _native  # type: ignore[attr-defined]
+def read_base(path: Path) -> bytes:
+    """Raw bytes of the standalone BTF that *path* holds: a vmlinux (its ``.BTF``), raw BTF or
+    ``/sys/kernel/btf/vmlinux``, as pahole's ``--btf_base`` takes."""
+    from .btf.elf import is_elf, read_sections
+    from .errors import BtfFormatError
 
     try:
+        with path.open("rb") as f:
+            head = f.read(4)
+            data = b"" if is_elf(head) else head + f.read()
+    except OSError as exc:
+        raise BtfbuildError(f"{path}: {exc.strerror or exc}") from None
+    if is_elf(head):
+        secs = read_sections(path)
+        if ".BTF.base" in secs:
+            raise BtfbuildError(f"{path}: has a .BTF.base, so its BTF is split BTF; "
+                                "a base must be standalone BTF (a vmlinux)")
+        if ".BTF" not in secs:
+            raise BtfbuildError(f"{path}: no .BTF section to use as base")
+        data = secs[".BTF"]
+    if len(data) < 24 or data[:2] not in (b"\x9f\xeb", b"\xeb\x9f"):
+        raise BtfFormatError(f"{path}: not BTF (bad magic or too short)")
+    return data
+
+
+def encode_file(path: Path, features: Features, *, base: Path | None = None, threads: int = 0,
+                lang_exclude: list[int] | None = None) -> EncodeResult:
+    """Encode the DWARF of the ELF file *path* as raw BTF; with *base*, as split BTF over the
+    standalone BTF in that file, distilled (``.BTF`` + ``.BTF.base``) when *features* ask."""
+    from . import _native  # type: ignore[attr-defined]
+
+    base_raw = read_base(base) if base is not None else None
+    try:
         raw, stats = _native.encode(
-            str(path), threads=threads, vars=features.var,
+            str(path), base=base_raw, threads=threads, vars=features.var,
             consistent_func=features.consistent_func, gen_floats=features.float,
             enum64=features.enum64,
             decl_tags=features.decl_tag, type_tags=features.type_tag,
@@ -56,4 +84,22 @@ def encode_file(path: Path, features: Features, *, threads: int = 0,
         )
     except _native.EncodeError as exc:
         raise BtfbuildError(f"{path}: {exc}") from None
+    if base_raw is not None and features.distilled_base:
+        return _distilled(path, raw, base_raw, dict(stats))
     return EncodeResult(raw, dict(stats))
+
+
+def _distilled(path: Path, split_raw: bytes, base_raw: bytes,
+               stats: dict[str, int]) -> EncodeResult:
+    """libbpf's ``btf__distill_base`` on the freshly encoded split BTF, as pahole does."""
+    from .btf import raw as rawbtf
+    from .btf.distill import DistillError, distill
+    from .errors import BtfFormatError
+
+    try:
+        split = rawbtf.parse(split_raw, rawbtf.parse(base_raw))
+        d = distill(split)
+    except (BtfFormatError, DistillError) as exc:
+        raise BtfbuildError(f"{path}: cannot distill the base: {exc}") from None
+    stats["distilled_base_types"] = len(d.base)
+    return EncodeResult(rawbtf.encode(d.split), stats, rawbtf.encode(d.base))

@@ -560,21 +560,33 @@ def test_elf_sections_replaced_atomically(tmp_path: Path, tiny_ko: Path,
     secs = read_btf_sections(ko)
     assert secs.btf is not None and secs.base is not None
     before = ko.read_bytes()
-    monkeypatch.setenv("OBJCOPY", "false")
-    with pytest.raises(ElfEditError, match="false failed"):
+    # a failure half-way (here: the disk fills while writing) leaves the file as it was
+    import btfbuild.elfwrite as elfwrite
+
+    def full_disk(fd: int, data: bytes, off: int) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(elfwrite.os, "pwrite", full_disk)
+    with pytest.raises(ElfEditError, match="No space left on device"):
         replace_sections(ko, {".BTF": b"x"})
-    monkeypatch.setenv("OBJCOPY", "/nonexistent/objcopy")
-    with pytest.raises(ElfEditError, match=r"\$OBJCOPY"):
-        replace_sections(ko, {".BTF": b"x"})
+    monkeypatch.undo()
     assert ko.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
-    monkeypatch.delenv("OBJCOPY")
+    # sections change, other bytes stay, and rewriting again does not grow the file
     replace_sections(ko, {".BTF": b"new"})
     assert read_sections(ko)[".BTF"] == b"new"
+    assert read_sections(ko)[".BTF.base"] == secs.base
+    replace_sections(ko, {".BTF": b"new", ".BTF.base": secs.base})
+    size = ko.stat().st_size
+    replace_sections(ko, {".BTF": b"new", ".BTF.base": secs.base})
+    assert ko.stat().st_size == size
+    # a loaded section of a linked program cannot be replaced; its file stays as it was
     not_rel = tmp_path / "python"
     shutil.copy(sys.executable, not_rel)
-    with pytest.raises(ElfEditError, match="not a relocatable ELF"):
-        replace_sections(not_rel, {".BTF": b"x"})
+    with pytest.raises(ElfEditError, match="loaded at run time"):
+        replace_sections(not_rel, {".text": b"x"})
+    with pytest.raises(ElfEditError, match="not a valid ELF"):
+        replace_sections(tmp_path / "base.btf", {".BTF": b"x"})
 
 
 def test_cli_relocate_dump_distill(tmp_path: Path, tiny_ko: Path) -> None:

@@ -104,19 +104,21 @@ def run(argv: Sequence[str]) -> int:
     feats = features_from_args(args)
     threads = int(args.jobs) if args.jobs is not None else 1
     langs = parse_languages(args.lang_exclude) if args.lang_exclude else []
-    if args.btf_base:
-        raise BtfbuildError("--btf_base (split BTF for modules) is not supported yet")
-    result = encode_file(path, feats, threads=threads, lang_exclude=langs)
+    base = Path(args.btf_base) if args.btf_base else None
+    # as pahole: a distilled base is made only for BTF written into the ELF file
+    if args.btf_encode_detached:
+        feats.distilled_base = False
+    result = encode_file(path, feats, base=base, threads=threads, lang_exclude=langs)
     if args.btf_encode_detached:
         _write_atomic(Path(args.btf_encode_detached), result.raw)
     else:
         from ..elfedit import replace_sections
 
-        # pahole honours $LLVM_OBJCOPY (kbuild sets it to its $(OBJCOPY))
-        llvm_objcopy = os.environ.get("LLVM_OBJCOPY")
-        if llvm_objcopy and not os.environ.get("OBJCOPY"):
-            os.environ["OBJCOPY"] = llvm_objcopy
-        replace_sections(path, {".BTF": result.raw})
+        # written in-process, as pahole 1.30 does with libelf ($LLVM_OBJCOPY is not needed)
+        sections = {".BTF": result.raw}
+        if result.distilled_base is not None:
+            sections[".BTF.base"] = result.distilled_base
+        replace_sections(path, sections)
     return 0
 
 

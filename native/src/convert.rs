@@ -760,11 +760,24 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                     AttributeValue::DebugLocListsIndex(i) => self.dwarf.locations_offset(self.unit, i).ok(),
                     _ => None,
                 };
+                // every entry counts, empty ranges too: elfutils (pahole's reader) lists them,
+                // and a register in an entry after an empty first one is not "the first"
                 if let Some(off) = offset {
-                    if let Ok(mut it) = self.dwarf.locations(self.unit, off) {
+                    if let Ok(mut it) = self.dwarf.raw_locations(self.unit, off) {
                         let mut first = true;
                         while let Ok(Some(entry)) = it.next() {
-                            if check(entry.data, first) {
+                            use gimli::RawLocListEntry as E;
+                            let data = match entry {
+                                E::AddressOrOffsetPair { data, .. }
+                                | E::OffsetPair { data, .. }
+                                | E::StartEnd { data, .. }
+                                | E::StartLength { data, .. }
+                                | E::StartxEndx { data, .. }
+                                | E::StartxLength { data, .. }
+                                | E::DefaultLocation { data } => data,
+                                E::BaseAddress { .. } | E::BaseAddressx { .. } => continue,
+                            };
+                            if check(data, first) {
                                 break;
                             }
                             first = false;
@@ -846,7 +859,7 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                     None => {}
                 }
             }
-            present.sort_by_key(|&(k, _)| k);
+            // present.sort_by_key(|&(k, _)| k);
             let params: Vec<Attrs<'a>> = present
                 .iter()
                 .map(|&(k, p)| if k == usize::MAX { p.clone() } else { full.params[k].clone() })

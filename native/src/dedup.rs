@@ -139,7 +139,7 @@ fn for_each_str_slot(t: &[u32], mut f: impl FnMut(usize)) {
 }
 
 /// Word positions in record `t` that hold type ids, in libbpf's visiting order.
-fn for_each_id_slot(t: &[u32], mut f: impl FnMut(usize)) {
+pub(crate) fn for_each_id_slot(t: &[u32], mut f: impl FnMut(usize)) {
     match kind(t) {
         KIND_FWD | KIND_CONST | KIND_VOLATILE | KIND_RESTRICT | KIND_PTR | KIND_TYPEDEF
         | KIND_FUNC | KIND_VAR | KIND_DECL_TAG | KIND_TYPE_TAG => f(2),
@@ -160,7 +160,7 @@ fn for_each_id_slot(t: &[u32], mut f: impl FnMut(usize)) {
 /// Reject input that would make the passes index out of bounds: unknown kinds, records whose
 /// length disagrees with their header, type ids past the last type, string offsets past the
 /// string table, and a base that does not fit.
-fn check(btf: &Btf, base: Option<&Btf>) -> Result<(), String> {
+pub(crate) fn check(btf: &Btf, base: Option<&Btf>) -> Result<(), String> {
     match base {
         None if btf.start_id != 1 => {
             return Err(format!("split BTF (first id {}) needs its base BTF", btf.start_id))

@@ -15,7 +15,7 @@ use crate::convert::{CuConverter, CuTypes, Options, R};
 use crate::elf::Elf;
 use object::Object;
 use crate::select::{ElfFunctions, PercpuVars, SkipReason, PERCPU_SECTION};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use rayon::prelude::*;
 
 pub struct EncodeStats {
@@ -53,22 +53,29 @@ fn load_dwarf<'a>(elf: &'a Elf<'_>) -> Result<gimli::Dwarf<R<'a>>, String> {
     gimli::Dwarf::load(load).map_err(|e| format!("cannot load DWARF: {e}"))
 }
 
-pub fn encode(data: &[u8], opts: &Options, threads: usize) -> Result<Encoded, String> {
-    encode_impl(data, opts, threads)
-}
-
-fn encode_impl(data: &[u8], opts: &Options, threads: usize) -> Result<Encoded, String> {
+/// Encode the DWARF of the ELF file `data`. With `base` (a standalone BTF, e.g. vmlinux's) the
+/// result is split BTF over it, as pahole's `--btf_base`: ids and string offsets continue after
+/// the base's, and types equal to base types are not repeated.
+pub fn encode(data: &[u8], opts: &Options, threads: usize, base: Option<&Btf>) -> Result<Encoded, String> {
+    if let Some(b) = base {
+        crate::dedup::check(b, None).map_err(|e| format!("base BTF: {e}"))?;
+    }
     let elf = Elf::parse(data)?;
     if elf.section_data(".debug_info").is_empty() {
         return Err("no DWARF debug info (.debug_info is missing or empty)".into());
     }
     let mut opts = opts.clone();
     opts.register_params = register_params(elf.file.architecture());
-    let (btf, stats) = convert_and_merge(&elf, &opts, threads)?;
+    let (btf, stats) = convert_and_merge(&elf, &opts, threads, base)?;
     Ok(Encoded { btf, big_endian: elf.big_endian, stats })
 }
 
-fn convert_and_merge<'a>(elf: &'a Elf<'_>, opts: &Options, threads: usize) -> Result<(Btf, EncodeStats), String> {
+fn convert_and_merge<'a>(
+    elf: &'a Elf<'_>,
+    opts: &Options,
+    threads: usize,
+    base: Option<&Btf>,
+) -> Result<(Btf, EncodeStats), String> {
     let timing = std::env::var_os("BTFBUILD_TIMING").is_some();
     let t0 = std::time::Instant::now();
     let dwarf = load_dwarf(elf)?;
@@ -107,7 +114,7 @@ fn convert_and_merge<'a>(elf: &'a Elf<'_>, opts: &Options, threads: usize) -> Re
         cus_skipped: cus.iter().filter(|c| c.skipped).count(),
         types_before_dedup: cus.iter().map(|c| c.btf.offs.len()).sum(),
     };
-    let (mut btf, places, die_map) = merge(&cus)?;
+    let (mut btf, places, die_map) = merge(&cus, base)?;
     if timing {
         eprintln!("timing: merged {:?}", t0.elapsed());
     }
@@ -125,11 +132,14 @@ fn convert_and_merge<'a>(elf: &'a Elf<'_>, opts: &Options, threads: usize) -> Re
         let percpu = PercpuVars::new(&symbols, elf.section_index(PERCPU_SECTION));
         add_percpu_vars(&mut btf, &cus, &places, &die_map, percpu.as_ref());
     }
-    let remap = crate::dedup::dedup_with_map(&mut btf, None)?;
+    let remap = crate::dedup::dedup_with_map(&mut btf, base)?;
     if timing {
         eprintln!("timing: deduplicated {:?}", t0.elapsed());
     }
-    add_functions(&mut btf, &funcs, &remap, opts.consistent_func, opts.optimized_func);
+    add_functions(&mut btf, base, &funcs, &remap, opts.consistent_func, opts.optimized_func);
+    let candidate_protos: Vec<u32> =
+        funcs.iter().filter(|f| f.skip.is_none()).map(|f| remap[f.proto as usize]).collect();
+    drop_unused_protos(&mut btf, &candidate_protos);
     Ok((btf, stats))
 }
 
@@ -145,8 +155,11 @@ struct CuPlacement {
 /// Concatenate the CUs' types into one BTF: CU-local id `l` of a CU becomes `base + l`, names
 /// move into the shared string table. Returns the BTF, each CU's placement and, when some CU
 /// refers outside itself, the global DIE map (DIE offset -> merged id) for cross-CU lookups.
-fn merge(cus: &[CuTypes<'_>]) -> Result<(Btf, Vec<CuPlacement>, DieMap), String> {
-    let mut out = Btf::new(1, 0);
+fn merge(cus: &[CuTypes<'_>], base: Option<&Btf>) -> Result<(Btf, Vec<CuPlacement>, DieMap), String> {
+    let mut out = match base {
+        Some(b) => Btf::new(b.type_count(), b.strings.data.len() as u32),
+        None => Btf::new(1, 0),
+    };
     let total_words: usize = cus.iter().map(|c| c.btf.words.len()).sum();
     out.words.reserve(total_words);
     out.offs.reserve(cus.iter().map(|c| c.btf.offs.len()).sum());
@@ -276,7 +289,7 @@ pub struct PlacedFunc {
     pub name: Vec<u8>,
     pub proto: u32,
     pub skip: Option<SkipReason>,
-    pub decl_tags: Vec<(u32, i32)>,
+    pub decl_tags: Vec<(Vec<u8>, i32)>,
     pub optimized: bool,
     pub unexpected_reg: bool,
 }
@@ -321,7 +334,7 @@ fn add_function_candidates(
                 continue;
             }
             let proto = btf.push_record(&rec);
-            let decl_tags = f.decl_tags.iter().map(|&(t, i)| (btf.strings.add(t), i)).collect();
+            let decl_tags = f.decl_tags.iter().map(|&(t, i)| (t.to_vec(), i)).collect();
             out.push(PlacedFunc {
                 name: f.name.to_vec(),
                 proto,
@@ -339,6 +352,7 @@ fn add_function_candidates(
 /// different prototypes is inconsistent.
 fn add_functions(
     btf: &mut Btf,
+    base: Option<&Btf>,
     funcs: &[PlacedFunc],
     remap: &[u32],
     consistent: bool,
@@ -349,6 +363,7 @@ fn add_functions(
         by_name.entry(&f.name).or_default().push(f);
     }
     let explain = std::env::var("BTFBUILD_EXPLAIN").ok();
+    let in_base = base_func_index(base);
     for (name, cands) in by_name {
         if explain.as_deref().map(str::as_bytes) == Some(name) {
             for f in &cands {
@@ -371,22 +386,97 @@ fn add_functions(
             continue;
         }
         // pahole compares return and parameter types, not parameter names (the weak
-        // `__unused` stubs of sys_ni.c agree with the real syscalls), and keeps the first
+        // `__unused` stubs of sys_ni.c agree with the real syscalls), loosely (a `const` on one
+        // side only does not count: the fortified inline `strcpy(char *const p, ...)` of
+        // fortify-string.h agrees with lib/string.c's), and keeps the first
         let proto = remap[first.proto as usize];
-        if consistent {
-            let sig = signature(btf, proto);
-            if ok.iter().any(|f| {
+        if consistent
+            && ok.iter().any(|f| {
                 let p = remap[f.proto as usize];
-                p != proto && signature(btf, p) != sig
-            }) {
-                continue;
+                p != proto && !types_match(btf, base, proto, p)
+            })
+        {
+            continue;
+        }
+        let name_off = split_str(btf, base, name);
+        let id = add_unless_in_base(btf, &in_base, &[name_off, info(KIND_FUNC, 0, false), proto]);
+        for (tag, idx) in &first.decl_tags {
+            let tag = split_str(btf, base, tag);
+            add_unless_in_base(btf, &in_base, &[tag, info(KIND_DECL_TAG, 0, false), id, *idx as u32]);
+        }
+    }
+}
+
+/// Remove the prototypes made for function candidates that got no FUNC (pahole makes a
+/// prototype only for the functions it emits) and that no other type uses; later ids move down.
+fn drop_unused_protos(btf: &mut Btf, candidates: &[u32]) {
+    let start = btf.start_id;
+    let n = btf.offs.len();
+    let mut used = vec![false; n];
+    for i in 0..n {
+        let rec = btf.record(start + i as u32);
+        crate::dedup::for_each_id_slot(rec, |p| {
+            if rec[p] >= start {
+                used[(rec[p] - start) as usize] = true;
             }
+        });
+    }
+    let mut drop = vec![false; n];
+    for &id in candidates {
+        if id >= start && !used[(id - start) as usize] {
+            drop[(id - start) as usize] = true;
         }
-        let id = btf.add_ref(KIND_FUNC, name, proto, 0);
-        for &(tag, idx) in &first.decl_tags {
-            let rec = [tag, info(KIND_DECL_TAG, 0, false), id, idx as u32];
-            btf.push_record(&rec);
+    }
+    if !drop.contains(&true) {
+        return;
+    }
+    let mut new_id = vec![0u32; n];
+    let mut next = start;
+    for i in 0..n {
+        new_id[i] = next;
+        if !drop[i] {
+            next += 1;
         }
+    }
+    let old_words = std::mem::take(&mut btf.words);
+    let old_offs = std::mem::take(&mut btf.offs);
+    btf.words.reserve(old_words.len());
+    for i in 0..n {
+        if drop[i] {
+            continue;
+        }
+        let s = old_offs[i] as usize;
+        let e = old_offs.get(i + 1).map_or(old_words.len(), |&o| o as usize);
+        btf.offs.push(btf.words.len() as u32);
+        let at = btf.words.len();
+        btf.words.extend_from_slice(&old_words[s..e]);
+        remap_record(&mut btf.words[at..], |x| x, |t| if t >= start { new_id[(t - start) as usize] } else { t });
+    }
+}
+
+/// Offset of string `s` for a type added after dedup: the base's copy if it has one (as libbpf's
+/// `btf__add_str` does for split BTF, and as dedup would have made it).
+fn split_str(btf: &mut Btf, base: Option<&Btf>, s: &[u8]) -> u32 {
+    if let Some(off) = base.and_then(|b| b.strings.find(s)) {
+        return off;
+    }
+    btf.strings.add(s)
+}
+
+/// FUNC and DECL_TAG records of the base by their words: a record made after dedup that equals
+/// one of them is that base type, as dedup would have found.
+fn base_func_index(base: Option<&Btf>) -> HashMap<Vec<u32>, u32> {
+    let Some(b) = base else { return HashMap::new() };
+    (1..b.type_count())
+        .filter(|&id| matches!(info_kind(b.record(id)[1]), KIND_FUNC | KIND_DECL_TAG))
+        .map(|id| (b.record(id).to_vec(), id))
+        .collect()
+}
+
+fn add_unless_in_base(btf: &mut Btf, in_base: &HashMap<Vec<u32>, u32>, rec: &[u32]) -> u32 {
+    match in_base.get(rec) {
+        Some(&id) => id,
+        None => btf.push_record(rec),
     }
 }
 
@@ -435,10 +525,69 @@ fn add_percpu_vars(
     }
 }
 
-/// A prototype without its parameter names: return type, then parameter types.
-fn signature(btf: &Btf, proto: u32) -> Vec<u32> {
-    let rec = btf.record(proto);
-    let mut sig = vec![rec[2]];
-    sig.extend(rec[3..].chunks(2).map(|p| p[1]));
-    sig
+/// The record of any type id of the unified view (split types and their base); void for 0.
+fn any_record<'b>(btf: &'b Btf, base: Option<&'b Btf>, id: u32) -> &'b [u32] {
+    static VOID: [u32; 3] = [0, 0, 0];
+    match base {
+        _ if id == 0 => &VOID,
+        Some(b) if id < btf.start_id => b.record(id),
+        _ => btf.record(id),
+    }
+}
+
+fn any_name<'b>(btf: &'b Btf, base: Option<&'b Btf>, off: u32) -> &'b [u8] {
+    match base {
+        Some(b) if off < btf.strings.start => b.strings.get(off),
+        _ => btf.strings.get(off),
+    }
+}
+
+/// pahole's loose equality of two types when it compares the prototypes a function has in
+/// different compile units: named types by kind and name, pointers, modifiers and arrays by
+/// what they refer to, prototypes by return and parameter types; a `const` present on one side
+/// only is skipped.
+fn types_match(btf: &Btf, base: Option<&Btf>, mut a: u32, mut b: u32) -> bool {
+    loop {
+        if a == b {
+            return true;
+        }
+        let (ta, tb) = (any_record(btf, base, a), any_record(btf, base, b));
+        let (ka, kb) = (info_kind(ta[1]), info_kind(tb[1]));
+        if ka != kb {
+            if ka == KIND_CONST {
+                a = ta[2];
+                continue;
+            }
+            if kb == KIND_CONST {
+                b = tb[2];
+                continue;
+            }
+            return false;
+        }
+        match ka {
+            KIND_INT | KIND_FLOAT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64
+            | KIND_FWD | KIND_TYPEDEF => {
+                return any_name(btf, base, ta[0]) == any_name(btf, base, tb[0]);
+            }
+            KIND_PTR | KIND_CONST | KIND_VOLATILE | KIND_RESTRICT | KIND_TYPE_TAG => {
+                a = ta[2];
+                b = tb[2];
+            }
+            KIND_ARRAY => {
+                if ta[5] != tb[5] {
+                    return false;
+                }
+                a = ta[3];
+                b = tb[3];
+            }
+            KIND_FUNC_PROTO => {
+                if info_vlen(ta[1]) != info_vlen(tb[1]) || !types_match(btf, base, ta[2], tb[2]) {
+                    return false;
+                }
+                let n = info_vlen(ta[1]) as usize;
+                return (0..n).all(|i| types_match(btf, base, ta[4 + 2 * i], tb[4 + 2 * i]));
+            }
+            _ => return false,
+        }
+    }
 }

@@ -35,13 +35,14 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 
 /// Encode the DWARF of the ELF file at `path` as raw BTF.
 #[pyfunction(name = "encode")]
-#[pyo3(signature = (path, *, threads=0, vars=true, consistent_func=true, optimized_func=true,
+#[pyo3(signature = (path, *, base=None, threads=0, vars=true, consistent_func=true, optimized_func=true,
                     gen_floats=true,
                     enum64=true, decl_tags=true, type_tags=true, lang_exclude=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn encode_file(
     py: Python<'_>,
     path: PathBuf,
+    base: Option<&[u8]>,
     threads: usize,
     vars: bool,
     consistent_func: bool,
@@ -69,7 +70,13 @@ fn encode_file(
         // SAFETY: the map is read-only and lives only for this call. Another process truncating
         // the file meanwhile could fault the read; that is the same risk pahole takes with mmap.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("{}: {e}", path.display()))?;
-        catch_unwind(AssertUnwindSafe(|| encode::encode(&map, &opts, threads)))
+        catch_unwind(AssertUnwindSafe(|| {
+            let base = match base {
+                Some(raw) => Some(btf::parse_raw(raw, 1, 0).map_err(|e| format!("base BTF: {e}"))?),
+                None => None,
+            };
+            encode::encode(&map, &opts, threads, base.as_ref())
+        }))
             .map_err(|p| format!("internal error (please report): {}", panic_message(p.as_ref())))?
             .map(|enc| (enc.btf.to_bytes(enc.big_endian), enc.stats))
     });
@@ -87,6 +94,11 @@ fn encode_file(
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // a panic is caught and reported as EncodeError with its message; the default hook would
+    // also print it with a backtrace hint, which users must not see (BTFBUILD_DEBUG keeps it)
+    if std::env::var_os("BTFBUILD_DEBUG").is_none() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(encode_file, m)?)?;
     m.add("EncodeError", m.py().get_type::<EncodeError>())?;

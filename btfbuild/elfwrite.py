@@ -1,0 +1,201 @@
+"""Setting the contents of non-allocated ELF sections (``.BTF``, ``.BTF.base``) in place of
+objcopy, as pahole does through libelf.
+
+Every byte the change does not concern stays where it is: the new contents are appended after
+the last byte still in use, followed by a new section header table. A section that gets new
+contents keeps its index (symbols and relocations refer to sections by index), a new one is
+added after the last, and ``.shstrtab`` grows by the new names. Only what lies at the end of the
+file and is replaced anyway (an earlier ``.BTF``, the old section header table) is dropped, so
+running twice does not grow the file. This works for relocatable objects (modules) and for
+linked files (the ``.tmp_vmlinux`` that kbuild hands pahole), whose loaded sections and segments
+are not moved.
+
+The file is replaced atomically (:mod:`btfbuild.atomic`); on failure it is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .atomic import copy_range, replace_file
+from .errors import BtfbuildError
+
+SHT_PROGBITS = 1
+SHT_NOBITS = 8
+SHF_ALLOC = 0x2
+SHN_LORESERVE = 0xFF00
+SHN_XINDEX = 0xFFFF
+
+
+class ElfWriteError(BtfbuildError):
+    """The sections cannot be written; the file is unchanged."""
+
+
+@dataclass(slots=True)
+class _Shdr:
+    name: int
+    type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    addralign: int
+    entsize: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    is64: bool
+    endian: str
+    shoff: int
+    shentsize: int
+    shstrndx: int
+    phoff: int
+    phentsize: int
+    phnum: int
+    ehsize: int
+    shdrs: list[_Shdr]
+
+    @property
+    def shdr_fmt(self) -> struct.Struct:
+        return struct.Struct(self.endian + ("IIQQQQIIQQ" if self.is64 else "IIIIIIIIII"))
+
+
+def _read_layout(read: _Reader) -> _Layout:
+    ident = read(0, 16)
+    if len(ident) < 16 or ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) \
+            or ident[5] not in (1, 2):
+        raise ElfWriteError("not an ELF file")
+    is64, endian = ident[4] == 2, "<" if ident[5] == 1 else ">"
+    if is64:
+        fmt = struct.Struct(endian + "HHIQQQIHHHHHH")
+    else:
+        fmt = struct.Struct(endian + "HHIIIIIHHHHHH")
+    head = read(16, fmt.size)
+    if len(head) < fmt.size:
+        raise ElfWriteError("truncated ELF header")
+    (_type, _machine, _version, _entry, phoff, shoff, _flags, ehsize, phentsize, phnum,
+     shentsize, shnum, shstrndx) = fmt.unpack(head)
+    shfmt = struct.Struct(endian + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII"))
+    if shoff == 0 or shentsize != shfmt.size:
+        raise ElfWriteError("no section header table")
+    first = read(shoff, shfmt.size)
+    if len(first) < shfmt.size:
+        raise ElfWriteError("section header table runs past the end of the file")
+    sh0 = _Shdr(*shfmt.unpack(first))
+    if shnum == 0:
+        shnum = sh0.size  # extended numbering: the count is in section 0
+    if shstrndx == SHN_XINDEX:
+        shstrndx = sh0.link
+    raw = read(shoff, shnum * shfmt.size)
+    if len(raw) < shnum * shfmt.size:
+        raise ElfWriteError("section header table runs past the end of the file")
+    shdrs = [_Shdr(*shfmt.unpack_from(raw, i * shfmt.size)) for i in range(shnum)]
+    if not 0 < shstrndx < shnum:
+        raise ElfWriteError("no section name table")
+    return _Layout(is64, endian, shoff, shentsize, shstrndx, phoff, phentsize, phnum, ehsize,
+                   shdrs)
+
+
+class _Reader:
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd, self.size = fd, size
+
+    def __call__(self, off: int, n: int) -> bytes:
+        return os.pread(self.fd, n, off) if 0 <= off <= self.size else b""
+
+
+def _names(strtab: bytes, shdrs: list[_Shdr]) -> list[str]:
+    out = []
+    for s in shdrs:
+        end = strtab.find(b"\0", s.name)
+        out.append(strtab[s.name : end if end >= 0 else len(strtab)].decode("latin-1"))
+    return out
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a if a > 1 else n
+
+
+def set_sections(path: str | Path, sections: Mapping[str, bytes]) -> None:
+    """Give the named sections of ELF file *path* the given contents: existing ones are
+    rewritten (they must not be loaded sections), missing ones added as non-allocated
+    ``PROGBITS`` with alignment 1, as pahole adds ``.BTF`` and ``.BTF.base``."""
+    path = Path(path)
+
+    def build(src: int, dst: int) -> None:
+        size = os.fstat(src).st_size
+        read = _Reader(src, size)
+        try:
+            lay = _read_layout(read)
+        except (struct.error, ElfWriteError) as exc:
+            raise ElfWriteError(f"{path}: not a valid ELF file: {exc}") from None
+        shdrs = lay.shdrs
+        shstr = shdrs[lay.shstrndx]
+        strtab = read(shstr.offset, shstr.size)
+        if len(strtab) != shstr.size:
+            raise ElfWriteError(f"{path}: section name table runs past the end of the file")
+        names = _names(strtab, shdrs)
+        index = {n: i for i, n in enumerate(names) if i}
+        new_strtab = bytearray(strtab)
+        rewritten: dict[int, bytes] = {}
+        for name, data in sections.items():
+            i = index.get(name)
+            if i is None:
+                off = len(new_strtab)
+                new_strtab += name.encode() + b"\0"
+                shdrs.append(_Shdr(off, SHT_PROGBITS, 0, 0, 0, 0, 0, 0, 1, 0))
+                i = len(shdrs) - 1
+            elif shdrs[i].flags & SHF_ALLOC or shdrs[i].type == SHT_NOBITS:
+                raise ElfWriteError(f"{path}: section {name} is loaded at run time; "
+                                    "its contents cannot be replaced")
+            rewritten[i] = data
+        if bytes(new_strtab) != strtab:
+            rewritten[lay.shstrndx] = bytes(new_strtab)
+        # keep every byte up to the end of the last thing not being replaced
+        keep = max(lay.ehsize, lay.phoff + lay.phentsize * lay.phnum if lay.phnum else 0)
+        for i, s in enumerate(shdrs):
+            if i and i not in rewritten and s.type != SHT_NOBITS:
+                keep = max(keep, s.offset + s.size)
+        if keep > size:
+            raise ElfWriteError(f"{path}: a section runs past the end of the file")
+        copy_range(src, dst, keep)
+        pos = keep
+        for i in sorted(rewritten, key=lambda k: (k != lay.shstrndx, k)):
+            s, data = shdrs[i], rewritten[i]
+            pos = _align(pos, max(s.addralign, 1))
+            os.pwrite(dst, data, pos)
+            s.offset, s.size = pos, len(data)
+            pos += len(data)
+        shoff = _align(pos, 8 if lay.is64 else 4)
+        shnum = len(shdrs)
+        if shnum >= SHN_LORESERVE:
+            shdrs[0].size = shnum
+        fmt = lay.shdr_fmt
+        table = b"".join(fmt.pack(s.name, s.type, s.flags, s.addr, s.offset, s.size, s.link,
+                                  s.info, s.addralign, s.entsize) for s in shdrs)
+        os.pwrite(dst, b"\0" * (shoff - pos) + table, pos)
+        _patch_header(dst, lay, shoff, shnum)
+
+    try:
+        replace_file(path, build)
+    except OSError as exc:
+        raise ElfWriteError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _patch_header(fd: int, lay: _Layout, shoff: int, shnum: int) -> None:
+    e = lay.endian
+    count = 0 if shnum >= SHN_LORESERVE else shnum
+    strndx = SHN_XINDEX if lay.shstrndx >= SHN_LORESERVE else lay.shstrndx
+    if lay.is64:
+        os.pwrite(fd, struct.pack(e + "Q", shoff), 0x28)
+        os.pwrite(fd, struct.pack(e + "HH", count, strndx), 0x3C)
+    else:
+        os.pwrite(fd, struct.pack(e + "I", shoff), 0x20)
+        os.pwrite(fd, struct.pack(e + "HH", count, strndx), 0x30)
