@@ -24,6 +24,7 @@ from pathlib import Path
 from .atomic import copy_range, replace_file
 from .errors import BtfbuildError
 
+ET_REL = 1
 SHT_PROGBITS = 1
 SHT_NOBITS = 8
 SHF_ALLOC = 0x2
@@ -51,6 +52,7 @@ class _Shdr:
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
+    relocatable: bool
     is64: bool
     endian: str
     shoff: int
@@ -80,7 +82,7 @@ def _read_layout(read: _Reader) -> _Layout:
     head = read(16, fmt.size)
     if len(head) < fmt.size:
         raise ElfWriteError("truncated ELF header")
-    (_type, _machine, _version, _entry, phoff, shoff, _flags, ehsize, phentsize, phnum,
+    (e_type, _machine, _version, _entry, phoff, shoff, _flags, ehsize, phentsize, phnum,
      shentsize, shnum, shstrndx) = fmt.unpack(head)
     shfmt = struct.Struct(endian + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII"))
     if shoff == 0 or shentsize != shfmt.size:
@@ -99,8 +101,8 @@ def _read_layout(read: _Reader) -> _Layout:
     shdrs = [_Shdr(*shfmt.unpack_from(raw, i * shfmt.size)) for i in range(shnum)]
     if not 0 < shstrndx < shnum:
         raise ElfWriteError("no section name table")
-    return _Layout(is64, endian, shoff, shentsize, shstrndx, phoff, phentsize, phnum, ehsize,
-                   shdrs)
+    return _Layout(e_type == ET_REL, is64, endian, shoff, shentsize, shstrndx, phoff, phentsize,
+                   phnum, ehsize, shdrs)
 
 
 class _Reader:
@@ -125,8 +127,9 @@ def _align(n: int, a: int) -> int:
 
 def set_sections(path: str | Path, sections: Mapping[str, bytes]) -> None:
     """Give the named sections of ELF file *path* the given contents: existing ones are
-    rewritten (they must not be loaded sections), missing ones added as non-allocated
-    ``PROGBITS`` with alignment 1, as pahole adds ``.BTF`` and ``.BTF.base``."""
+    overwritten where they are when the size stays, else moved to the end (in a linked file,
+    only sections that are not loaded can change size); missing ones are added as
+    non-allocated ``PROGBITS`` with alignment 1, as pahole adds ``.BTF`` and ``.BTF.base``."""
     path = Path(path)
 
     def build(src: int, dst: int) -> None:
@@ -145,6 +148,7 @@ def set_sections(path: str | Path, sections: Mapping[str, bytes]) -> None:
         index = {n: i for i, n in enumerate(names) if i}
         new_strtab = bytearray(strtab)
         rewritten: dict[int, bytes] = {}
+        in_place: dict[int, bytes] = {}  # same size: written over the old contents
         for name, data in sections.items():
             i = index.get(name)
             if i is None:
@@ -152,9 +156,14 @@ def set_sections(path: str | Path, sections: Mapping[str, bytes]) -> None:
                 new_strtab += name.encode() + b"\0"
                 shdrs.append(_Shdr(off, SHT_PROGBITS, 0, 0, 0, 0, 0, 0, 1, 0))
                 i = len(shdrs) - 1
-            elif shdrs[i].flags & SHF_ALLOC or shdrs[i].type == SHT_NOBITS:
+            elif shdrs[i].type == SHT_NOBITS:
+                raise ElfWriteError(f"{path}: section {name} has no contents in the file")
+            elif len(data) == shdrs[i].size:
+                in_place[i] = data
+                continue
+            elif shdrs[i].flags & SHF_ALLOC and not lay.relocatable:
                 raise ElfWriteError(f"{path}: section {name} is loaded at run time; "
-                                    "its contents cannot be replaced")
+                                    "its size cannot change")
             rewritten[i] = data
         if bytes(new_strtab) != strtab:
             rewritten[lay.shstrndx] = bytes(new_strtab)
@@ -166,6 +175,8 @@ def set_sections(path: str | Path, sections: Mapping[str, bytes]) -> None:
         if keep > size:
             raise ElfWriteError(f"{path}: a section runs past the end of the file")
         copy_range(src, dst, keep)
+        for i, data in in_place.items():
+            os.pwrite(dst, data, shdrs[i].offset)
         pos = keep
         for i in sorted(rewritten, key=lambda k: (k != lay.shstrndx, k)):
             s, data = shdrs[i], rewritten[i]

@@ -75,8 +75,9 @@ def encode_file(path: Path, features: Features, *, base: Path | None = None, thr
 
     base_raw = read_base(base) if base is not None else None
     try:
-        raw, stats = _native.encode(
-            str(path), base=base_raw, threads=threads, vars=features.var,
+        raw, stats, distilled = _native.encode(
+            str(path), base=base_raw, distilled_base=features.distilled_base,
+            threads=threads, vars=features.var,
             consistent_func=features.consistent_func, gen_floats=features.float,
             enum64=features.enum64,
             decl_tags=features.decl_tag, type_tags=features.type_tag,
@@ -84,22 +85,4 @@ def encode_file(path: Path, features: Features, *, base: Path | None = None, thr
         )
     except _native.EncodeError as exc:
         raise BtfbuildError(f"{path}: {exc}") from None
-    if base_raw is not None and features.distilled_base:
-        return _distilled(path, raw, base_raw, dict(stats))
-    return EncodeResult(raw, dict(stats))
-
-
-def _distilled(path: Path, split_raw: bytes, base_raw: bytes,
-               stats: dict[str, int]) -> EncodeResult:
-    """libbpf's ``btf__distill_base`` on the freshly encoded split BTF, as pahole does."""
-    from .btf import raw as rawbtf
-    from .btf.distill import DistillError, distill
-    from .errors import BtfFormatError
-
-    try:
-        split = rawbtf.parse(split_raw, rawbtf.parse(base_raw))
-        d = distill(split)
-    except (BtfFormatError, DistillError) as exc:
-        raise BtfbuildError(f"{path}: cannot distill the base: {exc}") from None
-    stats["distilled_base_types"] = len(d.base)
-    return EncodeResult(rawbtf.encode(d.split), stats, rawbtf.encode(d.base))
+    return EncodeResult(raw, dict(stats), distilled)

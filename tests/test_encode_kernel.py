@@ -113,3 +113,32 @@ def other_sections(path: Path) -> dict[str, bytes]:
         return {s.name: s.data() for s in elf.iter_sections()
                 if s.name not in (".BTF", ".BTF.base", ".shstrtab")
                 and s["sh_type"] != "SHT_NOBITS"}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_native_distill_is_the_model_distill(linux61: Path, vmlinux61: Path, base61: Btf,
+                                            module: str) -> None:
+    """The encoder distills natively; the Python model's distill (btfbuild distill) must give
+    the same bytes from the plain split encoding."""
+    from btfbuild.btf import encode
+    from btfbuild.btf.distill import distill_base
+    from btfbuild.encoder import encode_file
+    from btfbuild.features import Features
+
+    ko = linux61 / "modules" / f"{module}.ko"
+    feats = Features()
+    feats.apply("default")
+    plain = encode_file(ko, feats, base=vmlinux61)
+    assert plain.distilled_base is None
+    feats.distilled_base = True
+    native = encode_file(ko, feats, base=vmlinux61)
+    assert native.distilled_base is not None
+    new_base, new_split = distill_base(load_raw(plain.raw, base61))
+    assert encode(new_base) == native.distilled_base
+    assert encode(new_split) == native.raw
+
+
+def load_raw(data: bytes, base: Btf) -> Btf:
+    from btfbuild.btf import raw
+
+    return raw.parse(data, base)

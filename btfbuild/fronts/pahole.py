@@ -112,13 +112,13 @@ def run(argv: Sequence[str]) -> int:
     if args.btf_encode_detached:
         _write_atomic(Path(args.btf_encode_detached), result.raw)
     else:
-        from ..elfedit import replace_sections
+        from ..elfwrite import set_sections
 
         # written in-process, as pahole 1.30 does with libelf ($LLVM_OBJCOPY is not needed)
         sections = {".BTF": result.raw}
         if result.distilled_base is not None:
             sections[".BTF.base"] = result.distilled_base
-        replace_sections(path, sections)
+        set_sections(path, sections)
     return 0
 
 

@@ -63,6 +63,8 @@ pub struct VarCandidate<'a> {
     pub external: bool,
     pub address: Option<u64>,
     pub type_die: Option<u64>,
+    /// `type_die` as a CU-local type id, when the type is in this CU
+    pub local_type: Option<u32>,
     pub declaration: bool,
     specification: Option<u64>,
 }
@@ -549,6 +551,7 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                         external: a.external,
                         address: a.location_addr,
                         type_die: a.ty,
+                        local_type: None,
                         declaration: false,
                         specification: a.specification,
                     });
@@ -817,6 +820,9 @@ impl<'d, 'a> CuConverter<'d, 'a> {
         self.die_map.sort_unstable();
         // aliases (atomic, unspecified types) resolve to what they stand for
         self.aliases.sort_unstable();
+        for i in 0..self.vars.len() {
+            self.vars[i].local_type = self.vars[i].type_die.and_then(|d| self.resolve_local(d));
+        }
         let mut externals = Vec::new();
         for i in 0..self.fixups.len() {
             let (w, die) = self.fixups[i];

@@ -26,8 +26,22 @@ pub struct EncodeStats {
 
 pub struct Encoded {
     pub btf: Btf,
+    /// With `distill`: the distilled base `btf` is now split over (the `.BTF.base` section).
+    pub distilled_base: Option<Btf>,
     pub big_endian: bool,
     pub stats: EncodeStats,
+}
+
+/// With `BTFBUILD_TIMING` set: time since `t0` and the memory in use at a step, on stderr.
+pub fn timing_note(step: &str, t0: std::time::Instant) {
+    if std::env::var_os("BTFBUILD_TIMING").is_none() {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |key: &str| {
+        status.lines().find(|l| l.starts_with(key)).map_or("?", |l| l[key.len()..].trim())
+    };
+    eprintln!("timing: {step} {:?} (rss {}, peak {})", t0.elapsed(), field("VmRSS:"), field("VmHWM:"));
 }
 
 /// DWARF numbers of the registers carrying the first integer arguments (pahole's table for
@@ -56,10 +70,20 @@ fn load_dwarf<'a>(elf: &'a Elf<'_>) -> Result<gimli::Dwarf<R<'a>>, String> {
 /// Encode the DWARF of the ELF file `data`. With `base` (a standalone BTF, e.g. vmlinux's) the
 /// result is split BTF over it, as pahole's `--btf_base`: ids and string offsets continue after
 /// the base's, and types equal to base types are not repeated.
-pub fn encode(data: &[u8], opts: &Options, threads: usize, base: Option<&Btf>) -> Result<Encoded, String> {
+///
+/// With `distill` and a base, the result is then distilled (`crate::distill`).
+pub fn encode(
+    data: &[u8],
+    opts: &Options,
+    threads: usize,
+    base: Option<&Btf>,
+    distill: bool,
+) -> Result<Encoded, String> {
+    let t0 = std::time::Instant::now();
     if let Some(b) = base {
         crate::dedup::check(b, None).map_err(|e| format!("base BTF: {e}"))?;
     }
+    timing_note("base checked", t0);
     let elf = Elf::parse(data)?;
     if elf.section_data(".debug_info").is_empty() {
         return Err("no DWARF debug info (.debug_info is missing or empty)".into());
@@ -67,7 +91,14 @@ pub fn encode(data: &[u8], opts: &Options, threads: usize, base: Option<&Btf>) -
     let mut opts = opts.clone();
     opts.register_params = register_params(elf.file.architecture());
     let (btf, stats) = convert_and_merge(&elf, &opts, threads, base)?;
-    Ok(Encoded { btf, big_endian: elf.big_endian, stats })
+    match base {
+        Some(b) if distill => {
+            let (new_base, split) = crate::distill::distill(&btf, b)
+                .map_err(|e| format!("cannot distill the base: {e}"))?;
+            Ok(Encoded { btf: split, distilled_base: Some(new_base), big_endian: elf.big_endian, stats })
+        }
+        _ => Ok(Encoded { btf, distilled_base: None, big_endian: elf.big_endian, stats }),
+    }
 }
 
 fn convert_and_merge<'a>(
@@ -76,7 +107,6 @@ fn convert_and_merge<'a>(
     threads: usize,
     base: Option<&Btf>,
 ) -> Result<(Btf, EncodeStats), String> {
-    let timing = std::env::var_os("BTFBUILD_TIMING").is_some();
     let t0 = std::time::Instant::now();
     let dwarf = load_dwarf(elf)?;
     let mut headers = Vec::new();
@@ -104,20 +134,16 @@ fn convert_and_merge<'a>(
         .num_threads(threads.max(1))
         .build()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    let cus: Vec<CuTypes<'a>> =
+    let mut cus: Vec<CuTypes<'a>> =
         pool.install(|| headers.par_iter().map(convert).collect::<Result<Vec<_>, String>>())?;
-    if timing {
-        eprintln!("timing: convert {:?}", t0.elapsed());
-    }
+    timing_note("converted", t0);
     let stats = EncodeStats {
         cus: cus.len(),
         cus_skipped: cus.iter().filter(|c| c.skipped).count(),
         types_before_dedup: cus.iter().map(|c| c.btf.offs.len()).sum(),
     };
-    let (mut btf, places, die_map) = merge(&cus, base)?;
-    if timing {
-        eprintln!("timing: merged {:?}", t0.elapsed());
-    }
+    let (mut btf, places, die_map) = merge(&mut cus, base)?;
+    timing_note("merged", t0);
     let symbols = elf.symbols();
     let elf_funcs = ElfFunctions::new(&symbols);
     let funcs = add_function_candidates(
@@ -133,9 +159,7 @@ fn convert_and_merge<'a>(
         add_percpu_vars(&mut btf, &cus, &places, &die_map, percpu.as_ref());
     }
     let remap = crate::dedup::dedup_with_map(&mut btf, base)?;
-    if timing {
-        eprintln!("timing: deduplicated {:?}", t0.elapsed());
-    }
+    timing_note("deduplicated", t0);
     add_functions(&mut btf, base, &funcs, &remap, opts.consistent_func, opts.optimized_func);
     let candidate_protos: Vec<u32> =
         funcs.iter().filter(|f| f.skip.is_none()).map(|f| remap[f.proto as usize]).collect();
@@ -149,13 +173,15 @@ type DieMap = Vec<(u64, u32)>;
 /// Where one CU's types and strings landed in the merged BTF.
 struct CuPlacement {
     base: u32,
-    strmap: Vec<u32>,
 }
 
 /// Concatenate the CUs' types into one BTF: CU-local id `l` of a CU becomes `base + l`, names
 /// move into the shared string table. Returns the BTF, each CU's placement and, when some CU
 /// refers outside itself, the global DIE map (DIE offset -> merged id) for cross-CU lookups.
-fn merge(cus: &[CuTypes<'_>], base: Option<&Btf>) -> Result<(Btf, Vec<CuPlacement>, DieMap), String> {
+///
+/// Each CU's types and strings are freed once copied, and its function candidates' names are
+/// moved into the shared string table then, so that the merged BTF does not double the memory.
+fn merge(cus: &mut [CuTypes<'_>], base: Option<&Btf>) -> Result<(Btf, Vec<CuPlacement>, DieMap), String> {
     let mut out = match base {
         Some(b) => Btf::new(b.type_count(), b.strings.data.len() as u32),
         None => Btf::new(1, 0),
@@ -180,9 +206,12 @@ fn merge(cus: &[CuTypes<'_>], base: Option<&Btf>) -> Result<(Btf, Vec<CuPlacemen
             found
         })
     });
-    for cu in cus {
+    let has_externals = cus.iter().any(|c| !c.externals.is_empty());
+    let mut words_at = Vec::with_capacity(cus.len());
+    for cu in cus.iter_mut() {
         let base = out.type_count() - 1;
         let words_base = out.words.len();
+        words_at.push(words_base);
         let strmap = string_remap(&cu.btf.strings, &mut out.strings);
         for i in 0..cu.btf.offs.len() {
             let rec = cu.btf.record(i as u32 + 1);
@@ -196,19 +225,26 @@ fn merge(cus: &[CuTypes<'_>], base: Option<&Btf>) -> Result<(Btf, Vec<CuPlacemen
                 out.words[words_base + w as usize] = g;
             }
         }
+        for f in &mut cu.funcs {
+            remap_record(&mut f.proto, |n| strmap[n as usize], |t| t);
+        }
+        cu.btf = Btf::new(1, 0);
+        cu.index_words = Vec::new();
+        if !has_externals {
+            cu.die_map = Vec::new(); // no CU refers into another: nothing will look DIEs up
+        }
         // externals were written as 0 and shifted to `base`; they are patched below
-        places.push(CuPlacement { base, strmap });
+        places.push(CuPlacement { base });
     }
     // cross-CU references: find the CU holding the DIE
     let mut all: Vec<(u64, u32)> = Vec::new();
-    let has_externals = cus.iter().any(|c| !c.externals.is_empty());
     if has_externals {
-        for (cu, place) in cus.iter().zip(&places) {
+        for (cu, place) in cus.iter_mut().zip(&places) {
             all.extend(cu.die_map.iter().map(|&(d, l)| (d, l + place.base)));
+            cu.die_map = Vec::new();
         }
         all.sort_unstable();
-        let mut word_base = 0usize;
-        for cu in cus {
+        for (cu, &word_base) in cus.iter().zip(&words_at) {
             for &(w, die) in &cu.externals {
                 let id = all
                     .binary_search_by_key(&die, |&(d, _)| d)
@@ -216,7 +252,6 @@ fn merge(cus: &[CuTypes<'_>], base: Option<&Btf>) -> Result<(Btf, Vec<CuPlacemen
                     .map_err(|_| format!("reference to DIE at .debug_info+{die:#x}, which is not a type"))?;
                 out.words[word_base + w as usize] = id;
             }
-            word_base += cu.btf.words.len();
         }
     }
     Ok((out, places, all))
@@ -235,7 +270,7 @@ fn string_remap(local: &StrTab, global: &mut StrTab) -> Vec<u32> {
 }
 
 /// Rewrite the name offsets and type ids of one record in place.
-pub fn remap_record(rec: &mut [u32], name: impl Fn(u32) -> u32, ty: impl Fn(u32) -> u32) {
+pub fn remap_record(rec: &mut [u32], mut name: impl FnMut(u32) -> u32, mut ty: impl FnMut(u32) -> u32) {
     let info = rec[1];
     let vlen = info_vlen(info) as usize;
     rec[0] = name(rec[0]);
@@ -312,7 +347,7 @@ fn add_function_candidates(
                 skip = Some(SkipReason::UnnamedParams);
             }
             let mut rec = f.proto.clone();
-            remap_record(&mut rec, |n| place.strmap[n as usize], |t| global_ref(place, t));
+            remap_record(&mut rec, |n| n, |t| global_ref(place, t)); // names: done in `merge`
             if skip.is_none() {
                 // what is left to fix up lies in other CUs
                 for &(w, die) in &f.proto_fixups {
@@ -499,9 +534,9 @@ fn add_percpu_vars(
             let Some(addr) = v.address else { continue };
             let Some((offset, size)) = percpu.lookup(addr, v.name) else { continue };
             let Some(die) = v.type_die else { continue };
-            let ty = match cu.die_map.binary_search_by_key(&die, |&(d, _)| d) {
-                Ok(i) => cu.die_map[i].1 + place.base,
-                Err(_) => match die_map.binary_search_by_key(&die, |&(d, _)| d) {
+            let ty = match v.local_type {
+                Some(l) => global_ref(place, l),
+                None => match die_map.binary_search_by_key(&die, |&(d, _)| d) {
                     Ok(i) => die_map[i].1,
                     Err(_) => continue,
                 },

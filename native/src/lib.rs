@@ -10,6 +10,7 @@ pub mod elf;
 pub mod encode;
 pub mod select;
 pub mod dedup;
+pub mod distill;
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -33,9 +34,12 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown cause".into())
 }
 
+/// Raw BTF, counters, and the distilled base when one was asked for.
+type EncodeOutput = (Py<PyBytes>, Py<PyDict>, Option<Py<PyBytes>>);
+
 /// Encode the DWARF of the ELF file at `path` as raw BTF.
 #[pyfunction(name = "encode")]
-#[pyo3(signature = (path, *, base=None, threads=0, vars=true, consistent_func=true, optimized_func=true,
+#[pyo3(signature = (path, *, base=None, distilled_base=false, threads=0, vars=true, consistent_func=true, optimized_func=true,
                     gen_floats=true,
                     enum64=true, decl_tags=true, type_tags=true, lang_exclude=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
@@ -43,6 +47,7 @@ fn encode_file(
     py: Python<'_>,
     path: PathBuf,
     base: Option<&[u8]>,
+    distilled_base: bool,
     threads: usize,
     vars: bool,
     consistent_func: bool,
@@ -52,7 +57,7 @@ fn encode_file(
     decl_tags: bool,
     type_tags: bool,
     lang_exclude: Vec<u16>,
-) -> PyResult<(Py<PyBytes>, Py<PyDict>)> {
+) -> PyResult<EncodeOutput> {
     let opts = convert::Options {
         vars,
         consistent_func,
@@ -71,22 +76,28 @@ fn encode_file(
         // the file meanwhile could fault the read; that is the same risk pahole takes with mmap.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("{}: {e}", path.display()))?;
         catch_unwind(AssertUnwindSafe(|| {
+            let t0 = std::time::Instant::now();
             let base = match base {
                 Some(raw) => Some(btf::parse_raw(raw, 1, 0).map_err(|e| format!("base BTF: {e}"))?),
                 None => None,
             };
-            encode::encode(&map, &opts, threads, base.as_ref())
+            encode::timing_note("base parsed", t0);
+            encode::encode(&map, &opts, threads, base.as_ref(), distilled_base)
         }))
             .map_err(|p| format!("internal error (please report): {}", panic_message(p.as_ref())))?
-            .map(|enc| (enc.btf.to_bytes(enc.big_endian), enc.stats))
+            .map(|enc| {
+                let distilled = enc.distilled_base.map(|b| b.to_bytes(enc.big_endian));
+                (enc.btf.to_bytes(enc.big_endian), distilled, enc.stats)
+            })
     });
     match result {
-        Ok((bytes, stats)) => {
+        Ok((bytes, distilled, stats)) => {
             let d = PyDict::new(py);
             d.set_item("cus", stats.cus)?;
             d.set_item("cus_skipped", stats.cus_skipped)?;
             d.set_item("types_before_dedup", stats.types_before_dedup)?;
-            Ok((PyBytes::new(py, &bytes).unbind(), d.unbind()))
+            let distilled = distilled.map(|b| PyBytes::new(py, &b).unbind());
+            Ok((PyBytes::new(py, &bytes).unbind(), d.unbind(), distilled))
         }
         Err(msg) => Err(EncodeError::new_err(msg)),
     }
