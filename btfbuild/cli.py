@@ -266,6 +266,22 @@ def cmd_check_module(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_base_btf(args: argparse.Namespace) -> int:
+    from .kimage import base_btf
+
+    data = base_btf(Path(args.source))
+    try:
+        if args.output == "-":
+            sys.stdout.buffer.write(data)
+        else:
+            Path(args.output).write_bytes(data)
+    except OSError as exc:
+        raise BtfbuildError(f"{args.output}: {exc.strerror or exc}") from None
+    if args.output != "-":
+        print(f"{args.source}: {len(data)} bytes of BTF written to {args.output}")
+    return 0
+
+
 def cmd_btfids(args: argparse.Namespace) -> int:
     from .btfids import format_slots, list_slots
 
@@ -355,6 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("modules", metavar="MODULE.ko", nargs="+")
     p.add_argument("--vmlinux", metavar="V", nargs="+", required=True,
                    help="kernels: vmlinux ELF, raw BTF or /sys/kernel/btf/vmlinux")
+
+    p = add("base-btf", cmd_base_btf,
+            "Write a kernel's standalone BTF (the base for module BTF) as a raw BTF file.")
+    p.add_argument("source", metavar="SRC",
+                   help="vmlinux ELF, raw BTF, /sys/kernel/btf/vmlinux, or a compressed kernel "
+                        "image (vmlinuz, bzImage)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="raw BTF ('-': stdout)")
 
     p = add("btfids", cmd_btfids,
             "List the .BTF_ids slots of an ELF file with the type ids they resolve to.")

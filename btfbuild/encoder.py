@@ -43,28 +43,11 @@ class EncodeResult:
 
 
 def read_base(path: Path) -> bytes:
-    """Raw bytes of the standalone BTF that *path* holds: a vmlinux (its ``.BTF``), raw BTF or
-    ``/sys/kernel/btf/vmlinux``, as pahole's ``--btf_base`` takes."""
-    from .btf.elf import is_elf, read_sections
-    from .errors import BtfFormatError
+    """Raw bytes of the standalone BTF that *path* holds: a vmlinux (its ``.BTF``), raw BTF,
+    ``/sys/kernel/btf/vmlinux`` or a compressed kernel image, as ``--btf_base`` takes."""
+    from .kimage import base_btf
 
-    try:
-        with path.open("rb") as f:
-            head = f.read(4)
-            data = b"" if is_elf(head) else head + f.read()
-    except OSError as exc:
-        raise BtfbuildError(f"{path}: {exc.strerror or exc}") from None
-    if is_elf(head):
-        secs = read_sections(path)
-        if ".BTF.base" in secs:
-            raise BtfbuildError(f"{path}: has a .BTF.base, so its BTF is split BTF; "
-                                "a base must be standalone BTF (a vmlinux)")
-        if ".BTF" not in secs:
-            raise BtfbuildError(f"{path}: no .BTF section to use as base")
-        data = secs[".BTF"]
-    if len(data) < 24 or data[:2] not in (b"\x9f\xeb", b"\xeb\x9f"):
-        raise BtfFormatError(f"{path}: not BTF (bad magic or too short)")
-    return data
+    return base_btf(path)
 
 
 def encode_file(path: Path, features: Features, *, base: Path | None = None, threads: int = 0,

@@ -91,23 +91,32 @@ def _section_headers(f: BinaryIO) -> list[tuple[bytes, int, int, int]]:
 
 def read_sections(path: Path, names: tuple[str, ...] = (".BTF", ".BTF.base")) -> dict[str, bytes]:
     """The contents of the named sections that exist in the ELF file *path*."""
-    wanted = {n.encode(): n for n in names}
     try:
         with path.open("rb") as f:
-            found: dict[str, bytes] = {}
-            for name, typ, off, size in _section_headers(f):
-                key = wanted.get(name)
-                if key is not None and typ != SHT_NOBITS:
-                    f.seek(off)
-                    data = f.read(size)
-                    if len(data) != size:
-                        raise ElfError(f"{path}: section {key} runs past the end of the file")
-                    found[key] = data
-            return found
+            return read_sections_from(f, str(path), names)
+    except OSError as exc:
+        raise ElfError(f"{path}: cannot read ELF: {exc.strerror or exc}") from None
+
+
+def read_sections_from(f: BinaryIO, label: str,
+                       names: tuple[str, ...] = (".BTF", ".BTF.base")) -> dict[str, bytes]:
+    """:func:`read_sections` of an ELF file open as *f*; *label* names it in errors."""
+    wanted = {n.encode(): n for n in names}
+    try:
+        found: dict[str, bytes] = {}
+        for name, typ, off, size in _section_headers(f):
+            key = wanted.get(name)
+            if key is not None and typ != SHT_NOBITS:
+                f.seek(off)
+                data = f.read(size)
+                if len(data) != size:
+                    raise ElfError(f"{label}: section {key} runs past the end of the file")
+                found[key] = data
+        return found
     except _BadElf as exc:
-        raise ElfError(f"{path}: not a valid ELF file: {exc}") from None
+        raise ElfError(f"{label}: not a valid ELF file: {exc}") from None
     except (OSError, ValueError, struct.error) as exc:
-        raise ElfError(f"{path}: cannot read ELF: {exc}") from None
+        raise ElfError(f"{label}: cannot read ELF: {exc}") from None
 
 
 def read_btf_sections(path: Path) -> BtfSections:
