@@ -57,6 +57,20 @@ def encode_file(path: Path, features: Features, *, base: Path | None = None, thr
     from . import _native  # type: ignore[attr-defined]
 
     base_raw = read_base(base) if base is not None else None
+    # pahole reads the kfunc sets whenever decl_tag_kfuncs is on (a malformed set fails the
+    # encoding even then), but tags only when decl tags are encoded at all. A file that cannot
+    # be read is reported by the native encoder, in its words; a kfunc error only if it passes.
+    kfuncs: list[tuple[bytes, int]] = []
+    kfunc_error: BtfbuildError | None = None
+    if features.decl_tag_kfuncs:
+        from .kfuncs import read_kfuncs
+
+        try:
+            kfuncs = read_kfuncs(path)
+        except BtfbuildError as exc:
+            kfunc_error = exc
+        if not features.decl_tag:
+            kfuncs = []
     try:
         raw, stats, distilled = _native.encode(
             str(path), base=base_raw, distilled_base=features.distilled_base,
@@ -64,8 +78,10 @@ def encode_file(path: Path, features: Features, *, base: Path | None = None, thr
             consistent_func=features.consistent_func, gen_floats=features.float,
             enum64=features.enum64,
             decl_tags=features.decl_tag, type_tags=features.type_tag,
-            lang_exclude=lang_exclude or [],
+            lang_exclude=lang_exclude or [], kfuncs=kfuncs,
         )
     except _native.EncodeError as exc:
         raise BtfbuildError(f"{path}: {exc}") from None
+    if kfunc_error is not None:
+        raise kfunc_error
     return EncodeResult(raw, dict(stats), distilled)

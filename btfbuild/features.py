@@ -25,7 +25,8 @@ SUPPORTED = {
     "enum64": "encode enums wider than 32 bits as ENUM64",
     "optimized_func": "encode functions whose signature the compiler optimized (.isra, .constprop)",
     "consistent_func": "skip functions whose prototypes differ between compile units",
-    "decl_tag_kfuncs": "tag kfuncs of .BTF_ids kfunc sets with DECL_TAG bpf_kfunc",
+    "decl_tag_kfuncs": "tag kfuncs of .BTF_ids kfunc sets with DECL_TAG bpf_kfunc "
+                       "(and bpf_fastcall)",
     "reproducible_build": "identical output whatever -j is (always true here)",
     "distilled_base": "with --btf_base: emit a distilled .BTF.base for the module",
     "global_var": "encode all global variables, not only per-CPU ones",

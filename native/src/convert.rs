@@ -508,13 +508,17 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                 // walk ends. Named subprograms without code are kept as possible origins.
                 let origin = a.abstract_origin.or(a.specification);
                 let has_code = a.low_pc && !a.declaration;
-                let decl_tags: Vec<(&'a [u8], i32)> = kids
-                    .annotations
-                    .iter()
-                    .filter(|(n, _)| *n == b"btf_decl_tag")
-                    .map(|&(_, v)| (v, -1))
-                    .chain(kids.param_tags.iter().copied())
-                    .collect();
+                // without `decl_tag`, functions get no DECL_TAG either (as pahole 1.30)
+                let decl_tags: Vec<(&'a [u8], i32)> = if self.opts.decl_tags {
+                    kids.annotations
+                        .iter()
+                        .filter(|(n, _)| *n == b"btf_decl_tag")
+                        .map(|&(_, v)| (v, -1))
+                        .chain(kids.param_tags.iter().copied())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 let sub = Subprogram {
                     name: a.name,
                     ret: a.ty,

@@ -41,7 +41,14 @@ pub fn timing_note(step: &str, t0: std::time::Instant) {
     let field = |key: &str| {
         status.lines().find(|l| l.starts_with(key)).map_or("?", |l| l[key.len()..].trim())
     };
-    eprintln!("timing: {step} {:?} (rss {}, peak {})", t0.elapsed(), field("VmRSS:"), field("VmHWM:"));
+    eprintln!(
+        "timing: {step} {:?} (rss {}, anon {}, file {}, peak {})",
+        t0.elapsed(),
+        field("VmRSS:"),
+        field("RssAnon:"),
+        field("RssFile:"),
+        field("VmHWM:")
+    );
 }
 
 /// DWARF numbers of the registers carrying the first integer arguments (pahole's table for
@@ -72,12 +79,16 @@ fn load_dwarf<'a>(elf: &'a Elf<'_>) -> Result<gimli::Dwarf<R<'a>>, String> {
 /// the base's, and types equal to base types are not repeated.
 ///
 /// With `distill` and a base, the result is then distilled (`crate::distill`).
+///
+/// `kfuncs` lists the kfuncs of the file's `.BTF_ids` kfunc sets with their KF_* flags (see
+/// [`KfuncTags`]); empty unless `decl_tag_kfuncs` is asked for.
 pub fn encode(
     data: &[u8],
     opts: &Options,
     threads: usize,
     base: Option<&Btf>,
     distill: bool,
+    kfuncs: &[(Vec<u8>, u32)],
 ) -> Result<Encoded, String> {
     let t0 = std::time::Instant::now();
     if let Some(b) = base {
@@ -90,7 +101,7 @@ pub fn encode(
     }
     let mut opts = opts.clone();
     opts.register_params = register_params(elf.file.architecture());
-    let (btf, stats) = convert_and_merge(&elf, &opts, threads, base)?;
+    let (btf, stats) = convert_and_merge(&elf, &opts, threads, base, kfuncs)?;
     match base {
         Some(b) if distill => {
             let (new_base, split) = crate::distill::distill(&btf, b)
@@ -106,6 +117,7 @@ fn convert_and_merge<'a>(
     opts: &Options,
     threads: usize,
     base: Option<&Btf>,
+    kfuncs: &[(Vec<u8>, u32)],
 ) -> Result<(Btf, EncodeStats), String> {
     let t0 = std::time::Instant::now();
     let dwarf = load_dwarf(elf)?;
@@ -160,7 +172,8 @@ fn convert_and_merge<'a>(
     }
     let remap = crate::dedup::dedup_with_map(&mut btf, base)?;
     timing_note("deduplicated", t0);
-    add_functions(&mut btf, base, &funcs, &remap, opts.consistent_func, opts.optimized_func);
+    let kfunc_tags = KfuncTags::new(kfuncs, &elf_funcs);
+    add_functions(&mut btf, base, &funcs, &remap, opts.consistent_func, opts.optimized_func, &kfunc_tags);
     let candidate_protos: Vec<u32> =
         funcs.iter().filter(|f| f.skip.is_none()).map(|f| remap[f.proto as usize]).collect();
     drop_unused_protos(&mut btf, &candidate_protos);
@@ -383,6 +396,50 @@ fn add_function_candidates(
     out
 }
 
+/// pahole 1.30's `decl_tag_kfuncs` (`btf_encoder__collect_kfuncs`, `btf__tag_kfunc`):
+///
+/// - the kfuncs are the `__BTF_ID__func__<name>__<n>` symbols of `.BTF_ids` that lie in a set8
+///   whose set-level flags have `BTF_SET8_KFUNCS`, each with the flags word of its pair (read on
+///   the Python side, `btfbuild/kfuncs.py`; a name in several sets keeps its last flags);
+/// - pahole marks the ELF function of exactly that name (not the prefix of a `.isra`/`.constprop`
+///   copy), so only a FUNC backed by an `STT_FUNC` symbol of the very name is tagged; a kfunc
+///   that gets no FUNC gets no tag, silently;
+/// - right after that FUNC, before its own DWARF decl tags: `DECL_TAG bpf_kfunc`, then
+///   `DECL_TAG bpf_fastcall` if the flags have `KF_FASTCALL`, both with component_idx -1.
+///   pahole adds them before dedup, which would fold a DWARF tag equal to one of them (a
+///   source-level `btf_decl_tag("bpf_kfunc")`), so a FUNC gets each (tag, idx) once.
+///
+/// The tags need `decl_tag` too; the Python side passes no kfuncs without it.
+pub struct KfuncTags<'a> {
+    flags: HashMap<&'a [u8], u32>,
+}
+
+const KF_FASTCALL: u32 = 1 << 12;
+const BPF_KFUNC_TAG: &[u8] = b"bpf_kfunc";
+const BPF_FASTCALL_TAG: &[u8] = b"bpf_fastcall";
+
+impl<'a> KfuncTags<'a> {
+    pub fn new(kfuncs: &'a [(Vec<u8>, u32)], elf_funcs: &ElfFunctions<'_>) -> Self {
+        let mut flags = HashMap::new();
+        for (name, f) in kfuncs {
+            if elf_funcs.has_exact(name) {
+                flags.insert(name.as_slice(), *f);
+            }
+        }
+        KfuncTags { flags }
+    }
+
+    /// The decl tags pahole puts on the FUNC `name` before its DWARF ones.
+    fn tags(&self, name: &[u8]) -> Vec<(Vec<u8>, i32)> {
+        let Some(&flags) = self.flags.get(name) else { return Vec::new() };
+        let mut out = vec![(BPF_KFUNC_TAG.to_vec(), -1)];
+        if flags & KF_FASTCALL != 0 {
+            out.push((BPF_FASTCALL_TAG.to_vec(), -1));
+        }
+        out
+    }
+}
+
 /// FUNCs for the surviving names, sorted by name; a name whose candidates deduplicated to
 /// different prototypes is inconsistent.
 fn add_functions(
@@ -392,6 +449,7 @@ fn add_functions(
     remap: &[u32],
     consistent: bool,
     optimized_func: bool,
+    kfuncs: &KfuncTags<'_>,
 ) {
     let mut by_name: BTreeMap<&[u8], Vec<&PlacedFunc>> = BTreeMap::new();
     for f in funcs {
@@ -435,7 +493,13 @@ fn add_functions(
         }
         let name_off = split_str(btf, base, name);
         let id = add_unless_in_base(btf, &in_base, &[name_off, info(KIND_FUNC, 0, false), proto]);
-        for (tag, idx) in &first.decl_tags {
+        let mut tags = kfuncs.tags(name);
+        for t in &first.decl_tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        for (tag, idx) in &tags {
             let tag = split_str(btf, base, tag);
             add_unless_in_base(btf, &in_base, &[tag, info(KIND_DECL_TAG, 0, false), id, *idx as u32]);
         }

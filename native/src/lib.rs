@@ -38,10 +38,14 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 type EncodeOutput = (Py<PyBytes>, Py<PyDict>, Option<Py<PyBytes>>);
 
 /// Encode the DWARF of the ELF file at `path` as raw BTF.
+///
+/// `kfuncs`: the kfuncs of the file's `.BTF_ids` kfunc sets as (name, KF_* flags), read on the
+/// Python side (`btfbuild.kfuncs`); each FUNC of such a name gets the `decl_tag_kfuncs` tags.
 #[pyfunction(name = "encode")]
 #[pyo3(signature = (path, *, base=None, distilled_base=false, threads=0, vars=true, consistent_func=true, optimized_func=true,
                     gen_floats=true,
-                    enum64=true, decl_tags=true, type_tags=true, lang_exclude=Vec::new()))]
+                    enum64=true, decl_tags=true, type_tags=true, lang_exclude=Vec::new(),
+                    kfuncs=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn encode_file(
     py: Python<'_>,
@@ -57,6 +61,7 @@ fn encode_file(
     decl_tags: bool,
     type_tags: bool,
     lang_exclude: Vec<u16>,
+    kfuncs: Vec<(Vec<u8>, u32)>,
 ) -> PyResult<EncodeOutput> {
     let opts = convert::Options {
         vars,
@@ -82,7 +87,7 @@ fn encode_file(
                 None => None,
             };
             encode::timing_note("base parsed", t0);
-            encode::encode(&map, &opts, threads, base.as_ref(), distilled_base)
+            encode::encode(&map, &opts, threads, base.as_ref(), distilled_base, &kfuncs)
         }))
             .map_err(|p| format!("internal error (please report): {}", panic_message(p.as_ref())))?
             .map(|enc| {

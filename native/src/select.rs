@@ -75,6 +75,11 @@ impl<'a> ElfFunctions<'a> {
         ElfFunctions { exact, prefixes }
     }
 
+    /// An `STT_FUNC` symbol of exactly this name (not only a suffixed copy) exists.
+    pub fn has_exact(&self, name: &[u8]) -> bool {
+        self.exact.contains(name)
+    }
+
     pub fn check(&self, name: &[u8], optimized_func: bool) -> Result<(), SkipReason> {
         if self.exact.contains(name) || (optimized_func && self.prefixes.contains(name)) {
             Ok(())
