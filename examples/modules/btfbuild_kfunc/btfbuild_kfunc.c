@@ -10,6 +10,22 @@
 #include <linux/module.h>
 #include <linux/sched.h>
 
+/*
+ * Older kernels (Debian's 6.1, for example) lack the kfunc annotations; fall back to what they
+ * did then. 6.12 defines all of these, so nothing below changes a build against it.
+ */
+#ifndef __bpf_kfunc			/* 6.5 */
+#define __bpf_kfunc __used noinline
+#endif
+#ifndef __bpf_kfunc_start_defs		/* 6.7: silences -Wmissing-prototypes for the kfuncs */
+#define __bpf_kfunc_start_defs()
+#define __bpf_kfunc_end_defs()
+#endif
+#ifndef BTF_KFUNCS_START		/* 6.9: a set8 flagged as a kfunc set */
+#define BTF_KFUNCS_START(name) BTF_SET8_START(name)
+#define BTF_KFUNCS_END(name) BTF_SET8_END(name)
+#endif
+
 __bpf_kfunc_start_defs();
 
 __bpf_kfunc int btfbuild_kfunc_add(int a, int b)
