@@ -380,6 +380,63 @@ def case_deep_nesting() -> Btf:
     return b.btf
 
 
+def case_sort_ties() -> Btf:
+    """Types of the last rank alike in their sort keys, told apart by the hash of what they are
+    made of: anonymous prototypes and what hashes to 0 like them, typedefs of one name."""
+    b = Builder()
+    foo = b.struct("foo", 8, [("x", b.long, 0, 0)])
+    b.proto(b.int, [("", b.int)])  # anonymous prototypes hash to 0 ...
+    fn_ptr = b.ptr(b.proto(0, [("", b.ptr(foo))]))  # ... and so does a pointer to one
+    b.proto(b.int, [("", b.ptr(b.add(Const(0, foo))))])
+    b.typedef("dup_t", b.ptr(0))  # the hash decides which one is dup_t___2
+    b.typedef("dup_t", 0)
+    b.typedef("dup_t", b.ptr(b.ptr(0)))
+    # anonymous structs nothing refers to, alike but for their members' names
+    b.struct("", 8, [("b", fn_ptr, 0, 0)])
+    b.struct("", 8, [("a", fn_ptr, 0, 0)])
+    b.struct("", 8, [("a", b.ptr(b.proto(b.char, [])), 0, 0)], union=True)
+    b.add(Fwd(b.s("late_fwd"), False))
+    b.ptr(b.add(Fwd(b.s("zfwd"), True)))
+    arr4 = b.add(Array(0, b.ptr(b.proto(0, [])), b.int, 4))
+    b.add(Array(0, b.ptr(b.proto(0, [])), b.int, 2))
+    b.add(Var(b.s("arr_var"), arr4, VarLinkage.GLOBAL_ALLOCATED))
+    return b.btf
+
+
+def case_last_rank_only() -> Btf:
+    """No integer, enum or named struct: every type sorts in the last rank, void first."""
+    b = Btf()
+    s = b.add_str
+    fwd = b.add(Fwd(s("opaque"), False))
+    p = b.add(Ptr(0, fwd))
+    proto = b.add(FuncProto(0, p, [Param(s("o"), p)]))
+    b.add(Func(s("aaa"), proto, FuncLinkage.GLOBAL))
+    b.add(Struct(0, 8, [Member(s("o"), p, 0)]))
+    b.add(Var(s("v"), p, VarLinkage.GLOBAL_ALLOCATED))
+    b.add(Typedef(s("vp_t"), b.add(Ptr(0, 0))))
+    return b
+
+
+def case_odd_references() -> Btf:
+    """References to FUNC and VAR (libbpf takes them, no compiler makes them), which bpftool
+    sorts and dumps like any other type; an anonymous enum only a VAR refers to."""
+    b = Builder()
+    proto = b.proto(b.int, [])
+    fn = b.add(Func(b.s("afunc"), proto, FuncLinkage.GLOBAL))
+    var = b.add(Var(b.s("zvar"), b.int, VarLinkage.GLOBAL_ALLOCATED))
+    b.typedef("fn_alias", fn)
+    b.typedef("var_alias", var)
+    b.struct("holder", 8, [("p", b.ptr(fn), 0, 0)])
+    # a typedef of a FUNC behind a pointer, the FUNC sorted before or after the pointer
+    for fname, early, late in (("aaa", "bbb", "mmm"), ("ccc", "ddd", "nnn")):
+        f = b.add(Func(b.s(fname), proto, FuncLinkage.GLOBAL))
+        b.typedef(early, b.ptr(b.typedef(late, f)))
+    b.enum("", [("ONLY_BY_NOTHING", 1)])
+    b.add(Var(b.s("enum_var"), b.add(Enum(0, 4, [EnumValue(b.s("ENUM_BY_VAR"), 2)])),
+              VarLinkage.GLOBAL_ALLOCATED))
+    return b.btf
+
+
 CASES: dict[str, Callable[[], Btf]] = {
     "bitfields": case_bitfields,
     "anonymous": case_anonymous,
@@ -394,11 +451,14 @@ CASES: dict[str, Callable[[], Btf]] = {
     "kfuncs": case_kfuncs,
     "deep_nesting": case_deep_nesting,
     "every_kind": every_kind,
+    "sort_ties": case_sort_ties,
+    "last_rank_only": case_last_rank_only,
+    "odd_references": case_odd_references,
 }
 
 # The small cases that are valid C once dumped (the others hold deliberate oddities).
 COMPILABLE = ("bitfields", "anonymous", "function_pointers", "arrays", "qualifiers", "packed",
-              "forward_decls", "name_conflicts", "kfuncs")
+              "forward_decls", "name_conflicts", "kfuncs", "sort_ties", "last_rank_only")
 
 
 @pytest.mark.parametrize("name", list(CASES))

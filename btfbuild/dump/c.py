@@ -19,17 +19,34 @@ Declarators are built the way C reads them inside out: the chain of modifiers, p
 and function prototypes down to a named type is collected on a stack and printed from its far end,
 which puts ``const`` after a ``*`` but before a base type, and wraps pointers to arrays and to
 functions in parentheses.
+
+Speed (vmlinux has ~130k types; the whole command should cost a few bpftool runs):
+
+* the types are read once into flat per-id tables (a kind code, the name, the name offset), so
+  the passes dispatch on small ints rather than ``isinstance``, and sizes, alignments and where
+  pointers lead are noted while the types are classified, in id order;
+* a sort key is one string (rank, sort name and name, as they compare one after the other); the
+  tie-breaking hash is only computed for runs of equal keys, and only for their members that
+  dumping will still do something for when the run is reached;
+* the last rank is sorted after all before it are dumped, and then only the types still pending
+  (most are dumped as something else's members by then); FUNC, VAR and DATASEC, which dumping
+  does nothing for, are not sorted at all (see :meth:`CDumper._noop_seen`); the anonymous
+  function prototypes, a quarter of vmlinux, all sort alike and first in that rank;
+* a declarator that defines no type inline is printed once and then reused with each new name,
+  the common ones (pointers and qualifiers over a named type) without the general machinery;
+* the output is a list of strings joined once, and the cyclic GC is off meanwhile.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
-from collections.abc import Callable
-from typing import TextIO, TypeVar
+from itertools import chain, compress, islice
+from operator import attrgetter, eq, ne
+from typing import Any, TextIO
 
 from ..btf.model import Btf
 from ..btf.types import (
-    VOID,
     Array,
     BtfType,
     Composite,
@@ -44,13 +61,14 @@ from ..btf.types import (
     Fwd,
     Int,
     Ptr,
-    RefType,
     Restrict,
     Struct,
     Typedef,
     TypeTag,
+    Union,
     Unknown,
     Var,
+    Void,
     Volatile,
 )
 from ..errors import BtfbuildError
@@ -100,6 +118,7 @@ _MISSING_BASE_TYPES = {
 
 _MAX_INDENT = 13
 _INDENT = ["\t" * i for i in range(_MAX_INDENT + 1)]
+_NL_INDENT = ["\n" + i for i in _INDENT]
 
 _MAX_RANK = 10
 _U64 = (1 << 64) - 1
@@ -109,10 +128,86 @@ _U32_MAX = 0xFFFF_FFFF
 # ordering and emitting states of a type
 _NOT_STARTED, _IN_PROGRESS, _DONE = 0, 1, 2
 
-_Modifier = Volatile | Const | Restrict | TypeTag
-_ChainLink = Ptr | Volatile | Const | Restrict | TypeTag
-_Through = Ptr | Typedef | Volatile | Const | Restrict | TypeTag | DeclTag
-_K = TypeVar("_K", int, str)
+# -- kind codes: what the passes dispatch on --------------------------------------------------
+
+(_VOID, _INT, _PTR, _ARRAY, _STRUCT, _UNION, _ENUM, _FWD, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT,
+ _FUNC, _FUNC_PROTO, _VAR, _DATASEC, _FLOAT, _DECL_TAG, _TYPE_TAG, _ENUM64, _UNKNOWN) = range(21)
+_NKINDS = 21
+
+# classes by the code they dump as; a subclass takes the code of its first base here
+_CODE_BASES: tuple[tuple[type[BtfType], int], ...] = (
+    (Int, _INT), (Ptr, _PTR), (Array, _ARRAY), (Struct, _STRUCT), (Union, _UNION),
+    (Composite, _UNION),  # neither: what the ``isinstance(t, Struct)`` tests made it
+    (Enum, _ENUM), (Fwd, _FWD), (Typedef, _TYPEDEF), (Volatile, _VOLATILE), (Const, _CONST),
+    (Restrict, _RESTRICT), (Func, _FUNC), (FuncProto, _FUNC_PROTO), (Var, _VAR),
+    (Datasec, _DATASEC), (Float, _FLOAT), (DeclTag, _DECL_TAG), (TypeTag, _TYPE_TAG),
+    (Enum64, _ENUM64), (Unknown, _UNKNOWN), (Void, _VOID), (BtfType, _VOID),
+)
+
+
+class _KindCodes(dict[type, int]):
+    def __missing__(self, cls: type) -> int:
+        for base, code in _CODE_BASES:
+            if issubclass(cls, base):
+                self[cls] = code
+                return code
+        raise BtfbuildError(f"{cls.__name__} cannot be dumped as C")
+
+
+_KIND_CODES = _KindCodes()
+
+
+def _table(*codes: int) -> tuple[bool, ...]:
+    return tuple(k in codes for k in range(_NKINDS))
+
+
+_IS_COMPOSITE = _table(_STRUCT, _UNION)
+_IS_SIZED = _table(_INT, _STRUCT, _UNION, _ENUM, _ENUM64, _DATASEC, _FLOAT)
+_IS_ENUM = _table(_ENUM, _ENUM64)
+_IS_ENUM_OR_FWD = _table(_ENUM, _ENUM64, _FWD)
+_IS_INTLIKE = _table(_INT, _FLOAT)
+_IS_SCALAR = _table(_INT, _ENUM, _ENUM64, _FLOAT)
+_IS_SIZE_THROUGH = _table(_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _VAR, _DECL_TAG)
+_IS_ALIGN_THROUGH = _table(_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _ARRAY)
+# followed for the sort (rank and name) and the tie-break hash: libbpf's references + arrays
+_IS_THROUGH = _table(_PTR, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _DECL_TAG)
+_IS_FOLLOWED = _table(_PTR, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _DECL_TAG, _ARRAY)
+_IS_MODIFIER = _table(_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG)
+# what a declarator's chain runs through (a function prototype: through its return type)
+_IS_CHAIN_LINK = _table(_PTR, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _ARRAY)
+# what the emitting pass passes through to the referenced type, changing nothing
+_IS_EMIT_PASS = _table(_PTR, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _ARRAY)
+# nothing dumping them does but mark them ordered: left out of the sort
+_IS_NOOP = _table(_FUNC, _VAR, _DATASEC)
+# bytes.translate tables: 1 for the kinds dumping does something for, or for the others
+_ACTORS = bytes(0 if k < _NKINDS and _IS_NOOP[k] else 1 for k in range(256))
+_FUNCS_VARS = bytes(1 if k in (_FUNC, _VAR) else 0 for k in range(256))
+_DATASECS = bytes(1 if k == _DATASEC else 0 for k in range(256))
+# the rank of a type at the end of a named reference chain (and of a named type itself)
+_RANK_NAMED = tuple(
+    1 if k in (_ENUM, _ENUM64) else 2 if k in (_INT, _FLOAT) else 3 if k in (_STRUCT, _UNION)
+    else 4 if k == _FUNC_PROTO else _MAX_RANK
+    for k in range(_NKINDS)
+)
+_RANK_CHAR = [chr(r) for r in range(_MAX_RANK + 1)]
+_ANON_KEY = f"{_RANK_CHAR[_MAX_RANK]}\0"  # no sort name, no name, the last rank: the least key
+
+_KIND_NAMES = ("UNKN", "INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FWD", "TYPEDEF",
+               "VOLATILE", "CONST", "RESTRICT", "FUNC", "FUNC_PROTO", "VAR", "DATASEC", "FLOAT",
+               "DECL_TAG", "TYPE_TAG", "ENUM64", "UNKN")
+
+_IS_QUALIFIED = _table(_PTR, _CONST, _VOLATILE, _RESTRICT)  # what _quick_base runs through
+_QUALIFIER_BEFORE = {_CONST: "const ", _VOLATILE: "volatile ", _RESTRICT: "restrict "}
+_QUALIFIER_AFTER = {_CONST: " const", _VOLATILE: " volatile", _RESTRICT: " restrict"}
+
+# stands for the declared name while a declarator is printed the first time (no C name has one)
+_NAME_MARK = "\0"
+
+_TYPE_ID = attrgetter("type_id")
+_INDEX_TYPE_ID = attrgetter("index_type_id")
+_PLUS_ONE = (1).__add__
+_MEMBERS = attrgetter("members")
+_PARAMS = attrgetter("params")
 
 
 def _indent(lvl: int) -> str:
@@ -121,9 +216,6 @@ def _indent(lvl: int) -> str:
 
 def _roundup(x: int, y: int) -> int:
     return (x + y - 1) // y * y
-
-
-# -- bpftool's sort order ----------------------------------------------------------------------
 
 
 def _str_hash(s: str) -> int:
@@ -138,146 +230,12 @@ def _str_hash(s: str) -> int:
     return h & _U64
 
 
-class _StrHashes(dict[int, int]):
-    """``str_hash`` of names by string offset, computed once each."""
-
-    def __init__(self, name: Callable[[int], str]) -> None:
-        super().__init__()
-        self._name = name
-
-    def __missing__(self, off: int) -> int:
-        h = self[off] = _str_hash(self._name(off))
-        return h
-
-
-class _SortKeys:
-    """The keys bpftool sorts type ids by before dumping them one by one."""
-
-    def __init__(self, types: list[BtfType], name: Callable[[int], str]) -> None:
-        self.types = types
-        self.name = name
-        self._str_hashes = _StrHashes(name)
-        self._hashes: dict[bool, dict[int, int]] = {False: {}, True: {}}
-        # per type reached through a named one (a typedef): its rank and the name it sorts by
-        self._named_rank: dict[int, int] = {}
-        self._ref_name: dict[int, str] = {}
-
-    def _follow(self, tid: int, memo: dict[int, _K], last: Callable[[BtfType], _K]) -> _K:
-        """Walk *tid*'s chain of typedefs, modifiers, pointers and arrays down to the type
-        that decides, with *memo* for what earlier walks found (chains can be long)."""
-        types = self.types
-        path: list[int] = []
-        result: _K | None = None
-        for _ in range(len(types) + 1):  # more steps than types: a loop
-            result = memo.get(tid)
-            if result is not None:
-                break
-            t = types[tid]
-            if not isinstance(t, Array | _Through):
-                result = last(t)
-                break
-            path.append(tid)
-            tid = t.type_id
-        if result is None:
-            result = last(VOID)
-        for p in path:
-            memo[p] = result
-        return result
-
-    @staticmethod
-    def _rank_of_named(t: BtfType) -> int:
-        if isinstance(t, Enum | Enum64):
-            return 1
-        if isinstance(t, Int | Float):
-            return 2
-        if isinstance(t, Composite):
-            return 3
-        if isinstance(t, FuncProto):
-            return 4
-        return _MAX_RANK
-
-    def _ref_name_of(self, t: BtfType) -> str:
-        return self.name(t.name_off)
-
-    def key(self, tid: int, t: BtfType) -> tuple[int, str, str]:
-        """The rank, the name to sort by and the type's own name.
-
-        Ranks: anonymous enums, named enums, ints and floats, named structs and unions, named
-        function prototypes, then the rest; a typedef ranks as the type it stands for. The sort
-        name is an enum's name (an anonymous one's first enumerator), the name of what a
-        reference type refers to in the end, or the type's own name."""
-        own = self.name(t.name_off)
-        named = t.name_off != 0  # (an offset may name an empty string)
-        if isinstance(t, Composite):
-            return (3 if named else _MAX_RANK), own, own
-        if isinstance(t, Array | _Through):
-            rank = self._follow(tid, self._named_rank, self._rank_of_named) if named else _MAX_RANK
-            return rank, self._follow(t.type_id, self._ref_name, self._ref_name_of), own
-        if isinstance(t, Enum | Enum64):
-            if named:
-                return 1, own, own
-            return 0, (self.name(t.values[0].name_off) if t.values else ""), own
-        if isinstance(t, Int | Float):
-            return 2, own, own
-        if isinstance(t, FuncProto):
-            return (4 if named else _MAX_RANK), own, own
-        return _MAX_RANK, own, own
-
-    def disambig_hash(self, tid: int, members: bool = True) -> int:
-        """Hash of the names a type is made of (a struct's members' names and their types'
-        names too, with *members*); separates types alike in the other keys."""
-        memo = self._hashes[members]
-        h = memo.get(tid)
-        if h is not None:
-            return h
-        t = self.types[tid]
-        sh = self._str_hashes
-        h = sh[t.name_off] if t.name_off else 0
-        if isinstance(t, Enum | Enum64):
-            for v in t.values:
-                if v.name_off:
-                    h = h * 31 + sh[v.name_off]
-        elif isinstance(t, Composite):
-            if members:
-                for m in t.members:
-                    if m.name_off:
-                        h = h * 31 + sh[m.name_off]
-                    h = h * 31 + self.disambig_hash(m.type_id, False)
-        elif isinstance(t, _Through):
-            h = h * 31 + self.disambig_hash(t.type_id, members)
-        elif isinstance(t, Array):
-            h = (h * 31 + t.nelems) * 31 + self.disambig_hash(t.type_id, members)
-        h &= _U64  # arithmetic modulo 2**64 whenever it is reduced
-        memo[tid] = h
-        return h
-
-    def order(self) -> list[int]:
-        """All type ids, void included, in bpftool's order."""
-        keyed = [(*self.key(i, t), i) for i, t in enumerate(self.types)]
-        keyed.sort()
-        ids: list[int] = []
-        i, n = 0, len(keyed)
-        while i < n:
-            j = i + 1
-            head = keyed[i][:3]
-            while j < n and keyed[j][:3] == head:
-                j += 1
-            if j - i == 1:
-                ids.append(keyed[i][3])
-            else:  # ties: by a hash of the names the types are made of, then by id
-                ids.extend(sorted((k[3] for k in keyed[i:j]), key=self.disambig_hash))
-            i = j
-        return ids
-
-
-# -- libbpf's btf_dump -------------------------------------------------------------------------
-
-
 class _Names(dict[int, str]):
-    """Names by string offset, read from the string table once each."""
+    """Names by string offset; an offset inside a string is read from the table on a miss."""
 
     def __init__(self, btf: Btf) -> None:
-        super().__init__({0: ""})
+        super().__init__(btf.strings.as_dict())
+        self[0] = ""
         self._get = btf.strings.get
 
     def __missing__(self, off: int) -> str:
@@ -286,26 +244,49 @@ class _Names(dict[int, str]):
 
 
 class CDumper:
-    """libbpf's ``struct btf_dump`` for C output: state carried across ``dump_type`` calls."""
+    """libbpf's ``struct btf_dump`` for C output: state carried across ``dump_type`` calls,
+    over flat tables of the types (``kinds`` tells what each entry of ``types`` is)."""
 
     def __init__(self, btf: Btf) -> None:
-        types: list[BtfType] = [VOID]
-        types.extend(t for _, t in btf.all_types())
+        types: list[Any] = [btf.type(0)]
+        for b in _chain_of(btf):
+            types.extend(b.types)
         self.types = types
-        # a C-level lookup in the hot paths; the string table only on a miss
-        self.name: Callable[[int], str] = _Names(btf).__getitem__
-        self.ptr_size = _pointer_size(types, self.name)
         n = len(types)
+        self.kinds = kinds = bytes(map(_KIND_CODES.__getitem__, map(type, types)))
+        if _UNKNOWN in kinds:
+            t = types[kinds.index(_UNKNOWN)]
+            raise BtfbuildError(f"kind {t.raw_kind} cannot be dumped as C")
+        self.str_of = str_of = _Names(btf)
+        self.name = str_of.__getitem__
+        self.name_offs: list[int] = [t.name_off for t in types]
+        self.names: list[str] = list(map(str_of.__getitem__, self.name_offs))
+        self.ptr_size = self._pointer_size()
         self.order_state = bytearray(n)
         self.order_state[0] = _DONE
         self.emit_state = bytearray(n)
         self.emit_state[0] = _DONE
         self.fwd_emitted = bytearray(n)
-        self.referenced = _referenced(types)
-        self.resolved: dict[int, str] = {}
+        self.referenced = bytearray(n)  # for the types it matters for: see _classify
+        self.resolved: list[str | None] = [None] * n
         self.type_names: dict[str, int] = {}  # struct, union and enum tags
         self.ident_names: dict[str, int] = {}  # typedef names and enumerators
-        self._align: dict[int, int] = {}
+        self._align: list[int | None] = [None] * n
+        self._layouts: dict[int, tuple[int, bool]] = {}
+        self._size: list[int | None] = [None] * n
+        self._emit_to: list[int] = [-1] * n  # past pointers, modifiers and arrays
+        self._proto_targets: dict[int, list[int]] = {}  # what emitting a prototype emits
+        # declarators printed once, reused: "before" and "after" the name, or the whole text
+        self._decl_named: dict[int, tuple[str, str]] = {}
+        self._decl_anon: dict[int, str] = {}
+        self._decl_inline: set[int] = set()  # those that define a type inline: never reused
+        self._inline_defs = 0
+        # bpftool's sort (see _classify, _runs)
+        self.keys: list[str | None] = [None] * n
+        self._final: list[int] = [-1] * n
+        self._hashes: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        self._str_hashes: dict[int, int] = {}
+        self.current = 0  # the type dump_type is at
         self.queue: list[int] = []
         self.parts: list[str] = []
         self.write = self.parts.append
@@ -315,14 +296,373 @@ class CDumper:
         self.parts.clear()
         return text
 
+    def _pointer_size(self) -> int:
+        """The size of the first 'long' type, as libbpf guesses it; else the host's (8)."""
+        kinds = self.kinds
+        names = self.names
+        types = self.types
+        tid = kinds.find(_INT)
+        while tid >= 0:
+            t = types[tid]
+            if t.size in (4, 8) and names[tid] in _LONG_NAMES:
+                return int(t.size)
+            tid = kinds.find(_INT, tid + 1)
+        return 8
+
+    # -- bpftool's sort order -------------------------------------------------------------
+
+    def _final_of(self, tid: int) -> int:
+        """The type *tid*'s chain of typedefs, modifiers, pointers and arrays ends at (void for
+        a loop), remembered for every type on the way (chains can be long)."""
+        final = self._final
+        types = self.types
+        kinds = self.kinds
+        followed = _IS_FOLLOWED
+        path: list[int] = []
+        result = 0
+        for _ in range(len(types) + 1):  # more steps than types: a loop
+            result = final[tid]
+            if result >= 0:
+                break
+            if not followed[kinds[tid]]:
+                result = tid
+                break
+            path.append(tid)
+            tid = types[tid].type_id
+        else:
+            result = 0
+        for p in path:
+            final[p] = result
+        return result
+
+    def _key(self, tid: int) -> str:
+        """The rank, the name to sort by and the type's own name, as one string that compares
+        as the three would one after the other (names hold no NUL).
+
+        Ranks: anonymous enums, named enums, ints and floats, named structs and unions, named
+        function prototypes, then the rest; a typedef ranks as the type it stands for. The sort
+        name is an enum's name (an anonymous one's first enumerator), the name of what a
+        reference type refers to in the end, or the type's own name."""
+        key = self.keys[tid]
+        if key is not None:
+            return key
+        k = self.kinds[tid]
+        own = self.names[tid]
+        named = self.name_offs[tid] != 0  # (an offset may name an empty string)
+        rank = _MAX_RANK
+        sort_name = own
+        if _IS_FOLLOWED[k]:
+            f = self._final_of(self.types[tid].type_id)
+            if named:
+                rank = _RANK_NAMED[self.kinds[f]]
+            sort_name = self.names[f]
+        elif _IS_ENUM[k]:
+            if named:
+                rank = 1
+            else:
+                rank = 0
+                values = self.types[tid].values
+                sort_name = self.name(values[0].name_off) if values else ""
+        elif _IS_INTLIKE[k]:
+            rank = 2
+        elif named and (_IS_COMPOSITE[k] or k == _FUNC_PROTO):
+            rank = _RANK_NAMED[k]
+        key = self.keys[tid] = f"{_RANK_CHAR[rank]}{sort_name}\0{own}"
+        return key
+
+    def _str_hash_of(self, off: int) -> int:
+        h = self._str_hashes.get(off)
+        if h is None:
+            h = self._str_hashes[off] = _str_hash(self.name(off))
+        return h
+
+    def _disambig_hash(self, tid: int, members: bool = True) -> int:
+        """Hash of the names a type is made of (a struct's members' names and their types'
+        names too, with *members*); separates types alike in the other keys."""
+        memo = self._hashes[members]
+        h = memo.get(tid)
+        if h is not None:
+            return h
+        t = self.types[tid]
+        k = self.kinds[tid]
+        sh = self._str_hash_of
+        h = sh(t.name_off) if t.name_off else 0
+        if _IS_ENUM[k]:
+            for v in t.values:
+                if v.name_off:
+                    h = h * 31 + sh(v.name_off)
+        elif _IS_COMPOSITE[k]:
+            if members:
+                for m in t.members:
+                    if m.name_off:
+                        h = h * 31 + sh(m.name_off)
+                    h = h * 31 + self._disambig_hash(m.type_id, False)
+        elif _IS_THROUGH[k]:
+            h = h * 31 + self._disambig_hash(t.type_id, members)
+        elif k == _ARRAY:
+            h = (h * 31 + t.nelems) * 31 + self._disambig_hash(t.type_id, members)
+        h &= _U64  # arithmetic modulo 2**64 whenever it is reduced
+        memo[tid] = h
+        return h
+
+    def _sorts_before(self, a: int, b: int) -> bool:
+        """Whether bpftool sorts *a* before *b* (the hashes only if the keys are equal)."""
+        ka = self._key(a)
+        kb = self._key(b)
+        if ka != kb:
+            return ka < kb
+        return (self._disambig_hash(a), a) < (self._disambig_hash(b), b)
+
+    def _classify(self) -> tuple[list[int], list[int], list[int]]:
+        """The ids to dump (all but FUNC, VAR and DATASEC, see _noop_seen) that rank before
+        the last rank, with their keys; and the rest, whose keys wait until the first ones
+        are dumped, as most of them are dumped by then (see dump_all), but for the anonymous
+        function prototypes, which come third. Marks the ``referenced`` types on the way."""
+        types = self.types
+        kinds = self.kinds
+        names = self.names
+        name_offs = self.name_offs
+        keys = self.keys
+        final = self._final
+        final_of = self._final_of
+        followed = _IS_FOLLOWED
+        rank_char = _RANK_CHAR
+        rank_named = _RANK_NAMED
+        emit_pass = _IS_EMIT_PASS
+        emit_to = self._emit_to
+        sizes = self._size
+        aligns = self._align
+        ptr_size = self.ptr_size
+        first: list[int] = []
+        add_first = first.append
+        rest: list[int] = []
+        add_rest = rest.append
+        anon_protos: list[int] = []
+        # libbpf's referenced marks only tell whether an anonymous enum is a top-level constant
+        unnamed_enums: list[int] = []
+        refs: list[int] = []
+        add_ref = refs.append
+        composites: list[Any] = []
+        protos: list[Any] = []
+        arrays: list[Any] = []
+        for tid in compress(range(len(types)), kinds.translate(_ACTORS)):
+            k = kinds[tid]
+            if k == _FUNC_PROTO:
+                protos.append(types[tid])
+                if name_offs[tid]:
+                    own = names[tid]
+                    keys[tid] = f"{rank_char[4]}{own}\0{own}"
+                    add_first(tid)
+                else:
+                    keys[tid] = _ANON_KEY
+                    anon_protos.append(tid)
+            elif followed[k]:
+                t = types[tid]
+                nxt = t.type_id
+                if k == _ARRAY:
+                    arrays.append(t)
+                else:
+                    add_ref(nxt)
+                    if k == _PTR:  # what the emitting pass asks about, cheaper here
+                        sizes[tid] = aligns[tid] = ptr_size
+                if emit_pass[k] and not emit_pass[kinds[nxt]]:
+                    emit_to[tid] = nxt
+                if name_offs[tid]:
+                    f = final[nxt]
+                    if f < 0:
+                        f = final_of(nxt) if followed[kinds[nxt]] else nxt
+                    rank = rank_named[kinds[f]]
+                    if rank < _MAX_RANK:
+                        keys[tid] = f"{rank_char[rank]}{names[f]}\0{names[tid]}"
+                        add_first(tid)
+                        continue
+                add_rest(tid)
+            elif _IS_COMPOSITE[k]:
+                t = types[tid]
+                composites.append(t)
+                sizes[tid] = t.size
+                if name_offs[tid]:
+                    own = names[tid]
+                    keys[tid] = f"{rank_char[3]}{own}\0{own}"
+                    add_first(tid)
+                else:
+                    add_rest(tid)
+            elif _IS_SCALAR[k]:
+                if not name_offs[tid] and _IS_ENUM[k]:
+                    unnamed_enums.append(tid)
+                size = types[tid].size
+                sizes[tid] = size
+                aligns[tid] = min(ptr_size, size)
+                self._key(tid)
+                add_first(tid)
+            else:  # FWD, DECL_TAG without a name, void
+                if k == _FWD and not name_offs[tid]:
+                    unnamed_enums.append(tid)
+                add_rest(tid)
+
+        if unnamed_enums:
+            found = set(refs)
+            found.update(map(_TYPE_ID, chain.from_iterable(map(_MEMBERS, composites))))
+            found.update(map(_TYPE_ID, chain.from_iterable(map(_PARAMS, protos))))
+            found.update(map(_TYPE_ID, arrays), map(_INDEX_TYPE_ID, arrays))
+            if not found.issuperset(unnamed_enums):  # FUNC, VAR and DATASEC refer too
+                ids = range(len(types))
+                found.update(map(_TYPE_ID, compress(types, kinds.translate(_FUNCS_VARS))))
+                for tid in compress(ids, kinds.translate(_DATASECS)):
+                    found.update(map(_TYPE_ID, types[tid].vars))
+            ref = self.referenced
+            for tid in unnamed_enums:
+                if tid in found:
+                    ref[tid] = 1
+        return first, rest, anon_protos
+
+    def _runs(self, ids: list[int]) -> list[int | list[int]]:
+        """*ids* sorted by key, a run of equal keys as a list in id order: the tie-breaking
+        hashes are only needed once the run is reached (see run)."""
+        keys = self.keys
+        for tid in ids:
+            if keys[tid] is None:
+                self._key(tid)
+        key_of: Any = keys.__getitem__
+        ids = sorted(ids, key=key_of)
+        sorted_keys = list(map(key_of, ids))
+        # the positions of keys equal to the one before, then where such runs start and end
+        ties = list(compress(range(1, len(ids)),
+                             map(eq, sorted_keys, islice(sorted_keys, 1, None))))
+        if not ties:
+            return list(ids)
+        starts = compress(ties, map(ne, ties, map(_PLUS_ONE, chain((-2,), ties))))
+        ends = compress(ties, map(ne, map(_PLUS_ONE, ties), chain(islice(ties, 1, None), (-1,))))
+        order: list[int | list[int]] = []
+        pos = 0
+        for start, end in zip(starts, ends, strict=True):
+            order.extend(ids[pos:start - 1])
+            order.append(ids[start - 1:end + 1])  # in id order: the sort is stable
+            pos = end + 1
+        order.extend(ids[pos:])
+        return order
+
+    def _pop_first(self, order: list[int | list[int]]) -> int:
+        """Take the type bpftool sorts first, and never dumps, out of *order*."""
+        head = order[0]
+        if isinstance(head, list):
+            head[:] = self._by_hash(head)
+            return head.pop(0)
+        del order[0]
+        return head
+
+    def _by_hash(self, tids: list[int], zeros: list[int] | None = None) -> list[int]:
+        """*tids*, alike in their keys and in id order, by their tie-breaking hashes, then by
+        id. Anonymous function prototypes, the most of them, hash to 0; *zeros*: more of them,
+        in id order."""
+        kinds = self.kinds
+        name_offs = self.name_offs
+        zeros = list(zeros) if zeros else []
+        others = []
+        for tid in tids:
+            if kinds[tid] == _FUNC_PROTO and not name_offs[tid]:
+                zeros.append(tid)
+            else:
+                others.append(tid)
+        if not others:
+            return sorted(zeros)
+        others.sort(key=self._disambig_hash)  # stable: then by id
+        n = 0
+        while n < len(others) and not self._disambig_hash(others[n]):
+            n += 1
+        return sorted(zeros + others[:n]) + others[n:]
+
     # -- entry points ---------------------------------------------------------------------
+
+    def dump_all(self, out: TextIO) -> None:
+        """bpftool's loop: ``dump_type`` for every type, in its order."""
+        first, rest, protos = self._classify()
+        if not first:  # all of the last rank: void comes first (the least key, hash and id)
+            order = self._runs(sorted(rest + protos))
+            self._pop_first(order)
+            self.run(order, out)
+            return
+        order = self._runs(first)
+        self._pop_first(order)
+        self.run(order, out)
+        # the last rank: only the order of those that will do something matters
+        order = self._runs(self._pending(rest))
+        # anonymous prototypes have the least key there and hash to 0: they come first, along
+        # with what else has that key, by hash and id
+        lead: list[int] = []
+        if order:
+            head = order[0]
+            if self.keys[head[0] if isinstance(head, list) else head] == _ANON_KEY:
+                del order[0]
+                lead = head if isinstance(head, list) else [head]
+        self._run_lead(self._by_hash(lead, protos), out)
+        self.run(order, out)
+
+    def _run_lead(self, tids: list[int], out: TextIO) -> None:
+        """``run`` for a list in order, mostly prototypes: ``dump_type`` inline for them."""
+        state = self.order_state
+        kinds = self.kinds
+        types = self.types
+        order = self._order
+        queue = self.queue
+        emit = self._emit
+        for tid in tids:
+            if kinds[tid] == _FUNC_PROTO:
+                self.current = tid
+                t = types[tid]
+                if state[t.ret_type_id] != _DONE:
+                    order(t.ret_type_id, False)
+                for p in t.params:
+                    if state[p.type_id] != _DONE:
+                        order(p.type_id, False)
+                if queue:
+                    for qid in queue:
+                        emit(qid, 0)
+                    queue.clear()
+                    if len(self.parts) > 65536:
+                        _write(out, self.take_output())
+            elif state[tid] != _DONE:
+                self.dump_type(tid)
+
+    def run(self, order: list[int | list[int]], out: TextIO) -> None:
+        """``dump_type`` for each id of *order* (see _runs) that is not dumped yet."""
+        state = self.order_state
+        parts = self.parts
+        dump_type = self.dump_type
+        for item in order:
+            if isinstance(item, list):
+                tids = self._pending(item)  # only their order matters
+                if len(tids) > 1:
+                    tids = self._by_hash(tids)
+                for tid in tids:
+                    if state[tid] != _DONE:
+                        dump_type(tid)
+            elif state[item] != _DONE:  # else it and all it needs are out already
+                dump_type(item)
+            else:
+                continue
+            if len(parts) > 65536:
+                _write(out, self.take_output())
 
     def dump_type(self, tid: int) -> None:
         """Emit *tid*'s definition after whatever it depends on that is not out yet."""
-        self.queue.clear()
-        self._order(tid, False)
-        for qid in self.queue:
-            self._emit(qid, 0)
+        self.current = tid
+        if self.kinds[tid] == _FUNC_PROTO:  # the most common: inline, the strength unused
+            state = self.order_state
+            order = self._order
+            t = self.types[tid]
+            if state[t.ret_type_id] != _DONE:
+                order(t.ret_type_id, False)
+            for p in t.params:
+                if state[p.type_id] != _DONE:
+                    order(p.type_id, False)
+        else:
+            self._order(tid, False)
+        queue = self.queue
+        if queue:
+            for qid in queue:
+                self._emit(qid, 0)
+            queue.clear()
 
     def emit_decl(self, tid: int, fname: str, lvl: int = 0) -> None:
         """A declaration of *fname* with type *tid* (no trailing ``;``)."""
@@ -331,14 +671,14 @@ class CDumper:
     # -- names ----------------------------------------------------------------------------
 
     def _resolve_name(self, tid: int, seen: dict[str, int]) -> str:
-        name = self.resolved.get(tid)
+        name = self.resolved[tid]
         if name is not None:
             return name
-        t = self.types[tid]
-        if not t.name_off:
+        if not self.name_offs[tid]:
             return ""
-        name = self.name(t.name_off)
-        if not (isinstance(t, Fwd) or (isinstance(t, Enum) and not t.values)):
+        name = self.names[tid]
+        k = self.kinds[tid]
+        if not (k == _FWD or (k == _ENUM and not self.types[tid].values)):
             count = seen.get(name, 0) + 1
             seen[name] = count
             if count > 1:
@@ -347,131 +687,227 @@ class CDumper:
         return name
 
     def _type_name(self, tid: int) -> str:
-        return self._resolve_name(tid, self.type_names)
+        name = self.resolved[tid]
+        return name if name is not None else self._resolve_name(tid, self.type_names)
 
     def _ident_name(self, tid: int) -> str:
-        return self._resolve_name(tid, self.ident_names)
+        name = self.resolved[tid]
+        return name if name is not None else self._resolve_name(tid, self.ident_names)
 
-    def _is_blacklisted(self, t: BtfType) -> bool:
+    def _is_blacklisted(self, tid: int) -> bool:
         # a compiler built-in: defining it breaks the build with another compiler
-        return bool(t.name_off) and self.name(t.name_off) == "__builtin_va_list"
+        return bool(self.name_offs[tid]) and self.names[tid] == "__builtin_va_list"
 
     # -- sizes ----------------------------------------------------------------------------
 
     def _align_of(self, tid: int) -> int:
-        cached = self._align.get(tid)
+        cached = self._align[tid]
         if cached is not None:
             return cached
         t = self.types[tid]
+        k = self.kinds[tid]
         align = 0
-        if isinstance(t, Int | Enum | Enum64 | Float):
+        if _IS_SCALAR[k]:
             align = min(self.ptr_size, t.size)
-        elif isinstance(t, Ptr):
+        elif k == _PTR:
             align = self.ptr_size
-        elif isinstance(t, Typedef | _Modifier | Array):
+        elif _IS_ALIGN_THROUGH[k]:
             align = self._align_of(t.type_id)
-        elif isinstance(t, Composite):
-            align = _composite_align(self, t)
+        elif _IS_COMPOSITE[k]:
+            align = self._layout(tid)[0]
         self._align[tid] = align
         return align
 
+    def _layout(self, tid: int) -> tuple[int, bool]:
+        """A struct's or union's alignment, and whether it is packed: a member is misaligned
+        for its type, or the size is not a multiple of the largest alignment."""
+        cached = self._layouts.get(tid)
+        if cached is not None:
+            return cached
+        t = self.types[tid]
+        aligns = self._align
+        max_align = 1
+        align = None  # set by the first member of no alignment or misaligned
+        packed = False
+        for m in t.members:
+            a = aligns[m.type_id]
+            if a is None:
+                a = self._align_of(m.type_id)
+            if not a:
+                if align is None:
+                    align = a
+                continue
+            if a > max_align:
+                max_align = a
+            if not m.bitfield_size and m.bit_offset % (8 * a):
+                packed = True
+                if align is None:
+                    align = 1
+                break
+        if align is None:
+            align = 1 if t.size % max_align else max_align
+        result = self._layouts[tid] = (align, packed or t.size % max_align != 0)
+        return result
+
     def _resolve_size(self, tid: int) -> int:
-        """libbpf's ``btf__resolve_size``; -1 where it fails."""
+        """libbpf's ``btf__resolve_size``; -1 where it fails. Kept (it is asked per member)."""
         types = self.types
+        kinds = self.kinds
+        start = tid
         nelems = 1
         for _ in range(_MAX_RESOLVE_DEPTH):
-            t = types[tid]
-            if isinstance(t, Int | Composite | Enum | Enum64 | Datasec | Float):
-                size = t.size
+            k = kinds[tid]
+            if _IS_SIZED[k]:
+                size: int = types[tid].size
                 break
-            if isinstance(t, Ptr):
+            if k == _PTR:
                 size = self.ptr_size
                 break
-            if isinstance(t, Typedef | _Modifier | Var | DeclTag):
-                tid = t.type_id
-            elif isinstance(t, Array):
+            if _IS_SIZE_THROUGH[k]:
+                tid = types[tid].type_id
+            elif k == _ARRAY:
+                t = types[tid]
                 if nelems and t.nelems > _U32_MAX // nelems:
-                    return -1
+                    size = -1
+                    break
                 nelems *= t.nelems
                 tid = t.type_id
             else:
-                return -1
+                size = -1
+                break
         else:
-            return -1
-        if nelems and size > _U32_MAX // nelems:
-            return -1
-        return nelems * size
-
-    def _is_packed(self, t: Composite) -> bool:
-        max_align = 1
-        for m in t.members:
-            align = self._align_of(m.type_id)
-            if align and not m.bitfield_size and m.bit_offset % (8 * align):
-                return True
-            max_align = max(align, max_align)
-        return t.size % max_align != 0
+            size = -1
+        if size >= 0:
+            size = -1 if nelems and size > _U32_MAX // nelems else nelems * size
+        self._size[start] = size
+        return size
 
     # -- ordering pass --------------------------------------------------------------------
+
+    def _settled(self, tid: int) -> bool:
+        """Whether ordering *tid* is done with for good: it is ordered, or it only leads (by
+        pointers, modifiers and arrays) to a type that is. Ordering it again does nothing and
+        says the link is strong."""
+        state = self.order_state
+        return state[tid] == _DONE or (
+            _IS_EMIT_PASS[self.kinds[tid]] and state[self._emit_target(tid)] == _DONE)
+
+    def _pending(self, tids: list[int]) -> list[int]:
+        """Those of *tids* that dumping may still do something for: not settled, nor an
+        anonymous struct or union of settled members (an unnamed type is never queued)."""
+        types = self.types
+        kinds = self.kinds
+        state = self.order_state
+        emit_to = self._emit_to
+        emit_pass = _IS_EMIT_PASS
+        out = []
+        for tid in tids:
+            if state[tid] == _DONE:
+                continue
+            k = kinds[tid]
+            if emit_pass[k]:
+                to = emit_to[tid]
+                if state[to if to >= 0 else self._emit_target(tid)] == _DONE:
+                    continue
+            elif _IS_COMPOSITE[k] and not self.name_offs[tid] and all(
+                    map(self._settled, map(_TYPE_ID, types[tid].members))):
+                continue
+            out.append(tid)
+        return out
+
+    def _noop_seen(self, tid: int) -> bool:
+        """Whether bpftool's loop would have dumped *tid* (a FUNC, VAR or DATASEC, which the
+        loop here skips) before the type being dumped now: only then is it ordered already."""
+        return self._sorts_before(tid, self.current)
 
     def _order(self, tid: int, through_ptr: bool) -> int:
         """Queue the definitions *tid* needs; 1 if the link to it is strong, 0 if weak."""
         state = self.order_state
-        if state[tid] == _DONE:
+        st = state[tid]
+        if st == _DONE:
             return 1
-        t = self.types[tid]
-        if state[tid] == _IN_PROGRESS:
-            if isinstance(t, Composite) and through_ptr and t.name_off:
+        k = self.kinds[tid]
+        if st == _IN_PROGRESS:
+            if _IS_COMPOSITE[k] and through_ptr and self.name_offs[tid]:
                 return 0
             raise BtfbuildError(f"unsatisfiable type cycle, id:[{tid}]")
 
-        if isinstance(t, Composite):
+        if k == _PTR:
+            strong = self._order(self.types[tid].type_id, True)
+            state[tid] = _DONE
+            return strong
+        if _IS_COMPOSITE[k]:
+            named = self.name_offs[tid]
             # named and behind a pointer: a forward declaration will do
-            if through_ptr and t.name_off:
+            if through_ptr and named:
                 return 0
             state[tid] = _IN_PROGRESS
-            for m in t.members:
-                if state[m.type_id] != _DONE:  # else nothing to do
-                    self._order(m.type_id, False)
-            if t.name_off:
+            order = self._order
+            for m in self.types[tid].members:
+                mt = m.type_id
+                if state[mt] != _DONE:  # else nothing to do
+                    order(mt, False)
+            if named:
                 self.queue.append(tid)
             state[tid] = _DONE
             return 1
-        if isinstance(t, Ptr):
-            strong = self._order(t.type_id, True)
-            state[tid] = _DONE
-            return strong
-        if isinstance(t, Typedef):
-            strong = self._order(t.type_id, through_ptr)
+        if k == _FUNC_PROTO:
+            t = self.types[tid]
+            strong = self._order(t.ret_type_id, through_ptr) > 0
+            order = self._order
+            for p in t.params:
+                pt = p.type_id
+                if state[pt] == _DONE or order(pt, through_ptr) > 0:
+                    strong = True
+            return int(strong)
+        if k == _TYPEDEF:
+            strong = self._order(self.types[tid].type_id, through_ptr)
             if through_ptr and not strong:
                 return 0
             self.queue.append(tid)
             state[tid] = _DONE
             return 1
-        if isinstance(t, _Modifier):
-            return self._order(t.type_id, through_ptr)
-        if isinstance(t, Int | Float):
+        if _IS_MODIFIER[k]:
+            return self._order(self.types[tid].type_id, through_ptr)
+        if k == _ARRAY:
+            return self._order(self.types[tid].type_id, False)
+        if _IS_INTLIKE[k]:
             state[tid] = _DONE
             return 0
-        if isinstance(t, Enum | Enum64 | Fwd):
+        if _IS_ENUM_OR_FWD[k]:
             # anonymous enums used by nothing are constants: they get a definition of their own
-            if t.name_off or not self.referenced[tid]:
+            if self.name_offs[tid] or not self.referenced[tid]:
                 self.queue.append(tid)
             state[tid] = _DONE
             return 1
-        if isinstance(t, Array):
-            return self._order(t.type_id, False)
-        if isinstance(t, FuncProto):
-            strong = self._order(t.ret_type_id, through_ptr) > 0
-            for p in t.params:
-                if self._order(p.type_id, through_ptr) > 0:
-                    strong = True
-            return int(strong)
-        if isinstance(t, Func | Var | Datasec | DeclTag):
+        if k == _DECL_TAG:
             state[tid] = _DONE
             return 0
-        raise BtfbuildError(f"type [{tid}]: kind {t.kind.name} cannot be dumped as C")
+        if _IS_NOOP[k]:
+            seen = self._noop_seen(tid)
+            state[tid] = _DONE
+            return 1 if seen else 0
+        raise BtfbuildError(f"type [{tid}]: kind {_KIND_NAMES[k]} cannot be dumped as C")
 
     # -- emitting pass --------------------------------------------------------------------
+
+    def _emit_target(self, tid: int) -> int:
+        """Where emitting *tid* (a pointer, modifier or array) really starts: at the end of
+        its chain of those; *tid* itself for a loop."""
+        to = self._emit_to[tid]
+        if to >= 0:
+            return to
+        types = self.types
+        kinds = self.kinds
+        cur = tid
+        for _ in range(len(types)):
+            cur = types[cur].type_id
+            if not _IS_EMIT_PASS[kinds[cur]]:
+                break
+        else:
+            cur = tid
+        self._emit_to[tid] = cur
+        return cur
 
     def _emit(self, tid: int, cont_id: int) -> None:
         """Print *tid*'s definition if it is top-level (``cont_id`` 0), after the forward
@@ -480,37 +916,54 @@ class CDumper:
         st = state[tid]
         if st == _DONE:
             return
-        t = self.types[tid]
+        k = self.kinds[tid]
         w = self.write
 
         if st == _IN_PROGRESS:
             # referenced again while being defined: a forward declaration is needed
             if self.fwd_emitted[tid]:
                 return
-            if isinstance(t, Composite):
-                if tid == cont_id or not t.name_off:  # self-reference; anonymous loop
+            if _IS_COMPOSITE[k]:
+                if tid == cont_id or not self.name_offs[tid]:  # self-reference; anonymous loop
                     return
-                self._struct_fwd(tid, t)
+                self._struct_fwd(tid)
                 w(";\n\n")
                 self.fwd_emitted[tid] = 1
-            elif isinstance(t, Typedef):
+            elif k == _TYPEDEF:
                 # the typedef is enough for uses through a pointer
-                if not self._is_blacklisted(t):
-                    self._typedef_def(tid, t, 0)
+                if not self._is_blacklisted(tid):
+                    self._typedef_def(tid, 0)
                     w(";\n\n")
                 self.fwd_emitted[tid] = 1
             return
 
-        if isinstance(t, Composite):
+        if _IS_COMPOSITE[k]:
             state[tid] = _IN_PROGRESS
             top_level = cont_id == 0
-            if top_level or not t.name_off:
+            named = self.name_offs[tid]
+            t = self.types[tid]
+            if top_level or not named:
                 # the members will be spelled out: their types must be declared first
-                inner = cont_id if not t.name_off else tid
+                inner = tid if named else cont_id
+                emit = self._emit
+                pass_through = _IS_EMIT_PASS
+                kinds = self.kinds
+                emit_to = self._emit_to
                 for m in t.members:
-                    self._emit(m.type_id, inner)
+                    mt = m.type_id
+                    if state[mt] == _DONE:
+                        continue
+                    if pass_through[kinds[mt]]:
+                        to = emit_to[mt]
+                        if to < 0:
+                            to = self._emit_target(mt)
+                        if state[to] == _DONE:
+                            state[mt] = _DONE  # nothing to emit for it, ever again
+                            continue
+                        mt = to
+                    emit(mt, inner)
             elif not self.fwd_emitted[tid] and tid != cont_id:
-                self._struct_fwd(tid, t)
+                self._struct_fwd(tid)
                 w(";\n\n")
                 self.fwd_emitted[tid] = 1
             if top_level:
@@ -519,80 +972,123 @@ class CDumper:
                 state[tid] = _DONE
             else:
                 state[tid] = _NOT_STARTED
-        elif isinstance(t, Typedef):
+        elif _IS_EMIT_PASS[k]:
+            to = self._emit_target(tid)
+            if to == tid:  # a loop
+                self._emit(self.types[tid].type_id, cont_id)
+            elif state[to] != _DONE:
+                self._emit(to, cont_id)
+            if state[to] == _DONE:
+                state[tid] = _DONE  # nothing to emit for it, ever again
+        elif k == _TYPEDEF:
             state[tid] = _IN_PROGRESS
-            self._emit(t.type_id, tid)
-            if not self.fwd_emitted[tid] and not self._is_blacklisted(t):
-                self._typedef_def(tid, t, 0)
+            self._emit(self.types[tid].type_id, tid)
+            if not self.fwd_emitted[tid] and not self._is_blacklisted(tid):
+                self._typedef_def(tid, 0)
                 w(";\n\n")
             state[tid] = _DONE
-        elif isinstance(t, Ptr | _Modifier | Array):
-            self._emit(t.type_id, cont_id)
-        elif isinstance(t, FuncProto):
-            self._emit(t.ret_type_id, cont_id)
-            for p in t.params:
-                self._emit(p.type_id, cont_id)
-        elif isinstance(t, Int):
+        elif k == _FUNC_PROTO:
+            targets = self._proto_targets.get(tid)
+            if targets is None:
+                t = self.types[tid]
+                targets = self._proto_targets[tid] = [
+                    self._emit_target(x) if _IS_EMIT_PASS[self.kinds[x]] else x
+                    for x in (t.ret_type_id, *map(_TYPE_ID, t.params))]
+            pending = False
+            for x in targets:
+                if state[x] != _DONE:
+                    self._emit(x, cont_id)
+                    if state[x] != _DONE:
+                        pending = True
+            if not pending:
+                state[tid] = _DONE  # nothing to emit for it, ever again
+        elif k == _INT:
             alias = _MISSING_BASE_TYPES.get(self._type_name(tid))
             if alias is not None:
                 w(f"typedef {alias} {self._type_name(tid)};\n\n")
             state[tid] = _DONE
-        elif isinstance(t, Enum | Enum64):
+        elif _IS_ENUM[k]:
             if cont_id == 0:
-                self._enum_def(tid, t, 0)
+                self._enum_def(tid, 0)
                 w(";\n\n")
             state[tid] = _DONE
-        elif isinstance(t, Fwd):
-            self._fwd_def(tid, t)
+        elif k == _FWD:
+            self._fwd_def(tid)
             w(";\n\n")
             state[tid] = _DONE
 
     # -- definitions ----------------------------------------------------------------------
 
-    def _struct_fwd(self, tid: int, t: Composite) -> None:
-        keyword = "struct" if isinstance(t, Struct) else "union"
-        self.write(f"{keyword} {self._type_name(tid)}" if t.name_off else keyword)
+    def _struct_fwd(self, tid: int) -> None:
+        keyword = "struct" if self.kinds[tid] == _STRUCT else "union"
+        self.write(f"{keyword} {self._type_name(tid)}" if self.name_offs[tid] else keyword)
 
-    def _fwd_def(self, tid: int, t: Fwd) -> None:
-        self.write(f"{'union' if t.is_union else 'struct'} {self._type_name(tid)}")
+    def _fwd_def(self, tid: int) -> None:
+        keyword = "union" if self.types[tid].is_union else "struct"
+        self.write(f"{keyword} {self._type_name(tid)}")
 
-    def _struct_def(self, tid: int, t: Composite, lvl: int) -> None:
+    def _struct_def(self, tid: int, t: Any, lvl: int) -> None:
         w = self.write
-        is_struct = isinstance(t, Struct)
-        align = self._align_of(tid)
-        packed = is_struct and self._is_packed(t)
+        is_struct = self.kinds[tid] == _STRUCT
+        align, packed = self._layouts.get(tid) or self._layout(tid)
+        packed = packed and is_struct
         keyword = "struct" if is_struct else "union"
-        w(f"{keyword} {self._type_name(tid)} {{" if t.name_off else f"{keyword} {{")
+        if self.name_offs[tid]:
+            name = self.resolved[tid]
+            if name is None:
+                name = self._type_name(tid)
+            w(f"{keyword} {name} {{")
+        else:
+            w(f"{keyword} {{")
 
-        name = self.name
-        member_indent = _indent(lvl + 1)
+        name_of = self.str_of
+        aligns = self._align
+        sizes = self._size
+        decl_named = self._decl_named
+        lvl1 = lvl + 1
+        nl_indent = _NL_INDENT[lvl1 if lvl1 < _MAX_INDENT else _MAX_INDENT]
         off = 0
         prev_bitfield = False
         for m in t.members:
             bits = m.bitfield_size
             m_off = m.bit_offset
-            m_align = 1 if packed else self._align_of(m.type_id)
-            self._bit_padding(off, m_off, m_align, prev_bitfield and bits != 0, lvl + 1)
-            w("\n")
-            w(member_indent)
-            self._decl(m.type_id, name(m.name_off), lvl + 1)
+            mt = m.type_id
+            if off < m_off:
+                m_align = 1 if packed else aligns[mt]
+                if m_align is None:
+                    m_align = self._align_of(mt)
+                self._bit_padding(off, m_off, m_align, prev_bitfield and bits != 0, lvl1)
+            fname = name_of[m.name_off]
+            decl = decl_named.get(mt) if fname else None
             if bits:
-                w(f": {bits};")
+                if decl is not None:
+                    w(f"{nl_indent}{decl[0]}{fname}{decl[1]}: {bits};")
+                else:
+                    w(nl_indent)
+                    self._decl(mt, fname, lvl1)
+                    w(f": {bits};")
                 off = m_off + bits
                 prev_bitfield = True
             else:
-                w(";")
-                off = m_off + max(0, self._resolve_size(m.type_id)) * 8
+                if decl is not None:
+                    w(f"{nl_indent}{decl[0]}{fname}{decl[1]};")
+                else:
+                    w(nl_indent)
+                    self._decl(mt, fname, lvl1)
+                    w(";")
+                size = sizes[mt]
+                if size is None:
+                    size = self._resolve_size(mt)
+                off = m_off + size * 8 if size > 0 else m_off
                 prev_bitfield = False
 
-        if is_struct:
-            self._bit_padding(off, t.size * 8, align, False, lvl + 1)
+        if is_struct and off < t.size * 8:
+            self._bit_padding(off, t.size * 8, align, False, lvl1)
         if t.members or t.size:
-            w(f"\n{_indent(lvl)}}}")
+            w(_NL_INDENT[lvl if lvl < _MAX_INDENT else _MAX_INDENT])
+            w("} __attribute__((packed))" if packed else "}")
         else:
-            w("}")  # `struct empty {}` stays on one line
-        if packed:
-            w(" __attribute__((packed))")
+            w("} __attribute__((packed))" if packed else "}")  # `struct empty {}`: one line
 
     def _bit_padding(self, cur: int, nxt: int, next_align: int, in_bitfield: bool,
                      lvl: int) -> None:
@@ -629,21 +1125,23 @@ class CDumper:
                     cur += bits
                     break
 
-    def _enum_def(self, tid: int, t: Enum | Enum64, lvl: int) -> None:
+    def _enum_def(self, tid: int, lvl: int) -> None:
         w = self.write
-        w(f"enum {self._type_name(tid)}" if t.name_off else "enum")
+        t = self.types[tid]
+        w(f"enum {self._type_name(tid)}" if self.name_offs[tid] else "enum")
         if not t.values:
             return
         w(" {")
         name = self.name
         idents = self.ident_names
-        indent = _indent(lvl + 1)
-        if isinstance(t, Enum):
+        nl_indent = "\n" + _indent(lvl + 1)
+        signed = t.signed
+        if self.kinds[tid] == _ENUM:
             suffix = ""
-            bits, signed = 32, t.signed
+            bits = 32
         else:
-            suffix = "LL" if t.signed else "ULL"
-            bits, signed = 64, t.signed
+            suffix = "LL" if signed else "ULL"
+            bits = 64
         half = 1 << (bits - 1)
         mask = (1 << bits) - 1
         for v in t.values:
@@ -654,71 +1152,218 @@ class CDumper:
             if signed and val >= half:
                 val -= 1 << bits
             if count > 1:
-                w(f"\n{indent}{ident}___{count} = {val}{suffix},")
+                w(f"{nl_indent}{ident}___{count} = {val}{suffix},")
             else:
-                w(f"\n{indent}{ident} = {val}{suffix},")
+                w(f"{nl_indent}{ident} = {val}{suffix},")
         w(f"\n{_indent(lvl)}}}")
 
         if t.size == 1:
             w(" __attribute__((mode(byte)))")
         elif t.size == 8 and self.ptr_size == 8 and (
             # an enum64 with a value over 32 bits is 8 bytes anyway; others must be told
-            isinstance(t, Enum) or all(not (v.value & _U64) >> 32 for v in t.values)
+            self.kinds[tid] == _ENUM or all(not (v.value & _U64) >> 32 for v in t.values)
         ):
             w(" __attribute__((mode(word)))")
 
-    def _typedef_def(self, tid: int, t: Typedef, lvl: int) -> None:
+    def _typedef_def(self, tid: int, lvl: int) -> None:
         name = self._ident_name(tid)
-        if t.type_id == 0 and name == "__gnuc_va_list":
+        target = self.types[tid].type_id
+        if target == 0 and name == "__gnuc_va_list":
             # old GCC's typedef of it to void
             self.write("typedef __builtin_va_list __gnuc_va_list")
             return
         self.write("typedef ")
-        self._decl(t.type_id, name, lvl)
+        self._decl(target, name, lvl)
 
     # -- declarators ----------------------------------------------------------------------
 
     def _decl(self, tid: int, fname: str, lvl: int) -> None:
+        """Print the declaration of *fname* (may be empty) as a *tid*: reused text when it was
+        printed before and defined no type inline, else printed now and kept for reuse."""
+        if fname:
+            done = self._decl_named.get(tid)
+            if done is not None:
+                self.write(f"{done[0]}{fname}{done[1]}")
+                return
+        else:
+            text = self._decl_anon.get(tid)
+            if text is not None:
+                self.write(text)
+                return
+        if tid in self._decl_inline:
+            self._chain(self._collect(tid), fname, lvl)
+            return
+        quick = self._quick_decl(tid, lvl)
+        if quick is not None:
+            before, after, anon, reusable = quick
+            if reusable:
+                self._decl_anon[tid] = anon
+                self._decl_named[tid] = (before, after)
+            else:
+                self._decl_inline.add(tid)
+            self.write(f"{before}{fname}{after}" if fname else anon)
+            return
+        parts = self.parts
+        start = len(parts)
+        inline_defs = self._inline_defs
+        self._chain(self._collect(tid), _NAME_MARK if fname else "", lvl)
+        text = "".join(parts[start:])
+        if self._inline_defs != inline_defs:
+            # an anonymous struct or enum spelled out: the text depends on lvl and an enum's
+            # enumerators count as new names each time
+            self._decl_inline.add(tid)
+            if fname:
+                text = text.replace(_NAME_MARK, fname)
+        elif fname:
+            before, mark, after = text.partition(_NAME_MARK)
+            if mark:
+                self._decl_named[tid] = (before, after)
+                text = f"{before}{fname}{after}"
+            else:  # not a type a declaration can be made of: no name printed
+                self._decl_inline.add(tid)
+        else:
+            self._decl_anon[tid] = text
+        parts[start:] = [text]
+
+    def _quick_decl(self, tid: int, lvl: int) -> tuple[str, str, str, bool] | None:
+        """What ``_chain`` prints before and after a name, and without one, for most
+        declarations (see _quick_base), an array of them and a pointer to a function returning
+        one, without its machinery; and whether the text may be reused. None for the rest."""
+        text = self._quick_base(tid)
+        if text is not None:
+            return (text if text.endswith("*") else f"{text} "), "", text, True
+        t = self.types[tid]
+        k = self.kinds[tid]
+        if k == _ARRAY:
+            text = self._quick_base(t.type_id)
+            if text is None:
+                return None
+            return ((text if text.endswith("*") else f"{text} "), f"[{t.nelems}]",
+                    f"{text}[{t.nelems}]", True)
+        if k != _PTR or self.kinds[t.type_id] != _FUNC_PROTO:
+            return None
+        proto = self.types[t.type_id]
+        text = self._quick_base(proto.ret_type_id)
+        if text is None:
+            return None
+        parts = self.parts
+        start = len(parts)
+        inline_defs = self._inline_defs
+        self._params(proto, lvl)
+        params = "".join(parts[start:])
+        del parts[start:]
+        return f"{text} (*", f"){params}", f"{text} (*){params}", inline_defs == self._inline_defs
+
+    def _quick_base(self, tid: int) -> str | None:
+        """What ``_chain`` prints before the name for pointers and qualifiers over a named type
+        (most declarations), without its machinery; None for anything else."""
+        kinds = self.kinds
+        k = kinds[tid]
+        if not _IS_QUALIFIED[k] or not tid:
+            return self._base_text(tid)
         types = self.types
+        nxt = types[tid].type_id
+        if k == _PTR and (not _IS_QUALIFIED[kinds[nxt]] or not nxt):  # the most common
+            base = self._base_text(nxt)
+            return None if base is None else f"{base} *"
+        links: list[int] = []  # outermost first
+        for _ in range(8):
+            k = kinds[tid]
+            if not _IS_QUALIFIED[k] or not tid:
+                break
+            links.append(k)
+            tid = types[tid].type_id
+        else:
+            return None
+        base = self._base_text(tid)
+        if base is None:
+            return None
+        out = []
+        # the qualifiers right over the type go before it (innermost first)
+        while links and links[-1] != _PTR:
+            out.append(_QUALIFIER_BEFORE[links.pop()])
+        out.append(base)
+        after_ptr = False
+        while links:
+            k = links.pop()
+            if k == _PTR:
+                out.append("*" if after_ptr else " *")
+                after_ptr = True
+            else:
+                out.append(_QUALIFIER_AFTER[k])
+                after_ptr = False
+        return "".join(out)
+
+    def _base_text(self, tid: int) -> str | None:
+        """How ``_chain`` names *tid* as the base of a declaration: void, a named type, or an
+        integer, typedef or forward declaration; None for anything else."""
+        if not tid:
+            return "void"
+        k = self.kinds[tid]
+        if _IS_INTLIKE[k]:
+            return self.names[tid]
+        name = self.resolved[tid]
+        if k == _TYPEDEF:
+            return name if name is not None else self._ident_name(tid)
+        if not self.name_offs[tid]:
+            return None
+        if name is None:
+            if k != _STRUCT and k != _UNION and k != _ENUM and k != _ENUM64 and k != _FWD:
+                return None
+            name = self._type_name(tid)
+        if k == _STRUCT:
+            return f"struct {name}"
+        if k == _UNION:
+            return f"union {name}"
+        if _IS_ENUM[k]:
+            return f"enum {name}"
+        if k == _FWD:
+            return f"{'union' if self.types[tid].is_union else 'struct'} {name}"
+        return None
+
+    def _collect(self, tid: int) -> list[int]:
+        types = self.types
+        kinds = self.kinds
         chain: list[int] = []
         for _ in range(len(types) + 1):
             chain.append(tid)
             if tid == 0:
                 break
-            t = types[tid]
-            if isinstance(t, _ChainLink | Array):
-                tid = t.type_id
-            elif isinstance(t, FuncProto):
-                tid = t.ret_type_id
+            k = kinds[tid]
+            if _IS_CHAIN_LINK[k]:
+                tid = types[tid].type_id
+            elif k == _FUNC_PROTO:
+                tid = types[tid].ret_type_id
             else:
                 break
-        self._chain(chain, fname, lvl)
+        return chain
 
     def _pop_qualifiers(self, chain: list[int]) -> None:
         """Print the const/volatile/restrict applying to the base type now on top."""
-        types = self.types
+        kinds = self.kinds
         w = self.write
         while chain:
-            t = types[chain[-1]]
-            if isinstance(t, Volatile):
+            k = kinds[chain[-1]]
+            if k == _VOLATILE:
                 w("volatile ")
-            elif isinstance(t, Const):
+            elif k == _CONST:
                 w("const ")
-            elif isinstance(t, Restrict):
+            elif k == _RESTRICT:
                 w("restrict ")
             else:
                 return
             chain.pop()
 
     def _drop_modifiers(self, chain: list[int]) -> None:
-        types = self.types
-        while chain and isinstance(types[chain[-1]], _Modifier):
+        kinds = self.kinds
+        while chain and _IS_MODIFIER[kinds[chain[-1]]]:
             chain.pop()
 
     def _chain(self, chain: list[int], fname: str, lvl: int) -> None:
         """Print the declarator in *chain* (outermost type first, base type last) for
         *fname*, consuming the chain."""
         types = self.types
+        kinds = self.kinds
         w = self.write
         after_ptr = True  # no space before a '*' or a name right after another '*'
         while chain:
@@ -728,49 +1373,52 @@ class CDumper:
                 w("void")
                 after_ptr = False
                 continue
-            t = types[tid]
-            if isinstance(t, Ptr):
+            k = kinds[tid]
+            if k == _PTR:
                 w("*" if after_ptr else " *")
                 after_ptr = True
                 continue
-            if isinstance(t, Int | Float):
+            if _IS_INTLIKE[k]:
                 self._pop_qualifiers(chain)
-                w(self.name(t.name_off))
-            elif isinstance(t, Composite):
+                w(self.names[tid])
+            elif _IS_COMPOSITE[k]:
                 self._pop_qualifiers(chain)
-                if t.name_off:
-                    self._struct_fwd(tid, t)
+                if self.name_offs[tid]:
+                    self._struct_fwd(tid)
                 else:
-                    self._struct_def(tid, t, lvl)
-            elif isinstance(t, Typedef):
+                    self._inline_defs += 1
+                    self._struct_def(tid, types[tid], lvl)
+            elif k == _TYPEDEF:
                 self._pop_qualifiers(chain)
                 w(self._ident_name(tid))
-            elif isinstance(t, Const):
+            elif k == _CONST:
                 w(" const")
-            elif isinstance(t, Volatile):
+            elif k == _VOLATILE:
                 w(" volatile")
-            elif isinstance(t, Restrict):
+            elif k == _RESTRICT:
                 w(" restrict")
-            elif isinstance(t, Enum | Enum64):
+            elif _IS_ENUM[k]:
                 self._pop_qualifiers(chain)
-                if t.name_off:
+                if self.name_offs[tid]:
                     w(f"enum {self._type_name(tid)}")
                 else:
-                    self._enum_def(tid, t, lvl)
-            elif isinstance(t, Fwd):
+                    self._inline_defs += 1
+                    self._enum_def(tid, lvl)
+            elif k == _FWD:
                 self._pop_qualifiers(chain)
-                self._fwd_def(tid, t)
-            elif isinstance(t, TypeTag):
+                self._fwd_def(tid)
+            elif k == _TYPE_TAG:
                 self._pop_qualifiers(chain)
-                w(f' __attribute__((btf_type_tag("{self.name(t.name_off)}")))')
-            elif isinstance(t, Array):
+                w(f' __attribute__((btf_type_tag("{self.names[tid]}")))')
+            elif k == _ARRAY:
+                nelems = types[tid].nelems
                 # qualifiers of an array are those of its elements (a GCC quirk): drop them
                 self._drop_modifiers(chain)
                 if not chain:
                     self._name(fname, after_ptr)
-                    w(f"[{t.nelems}]")
+                    w(f"[{nelems}]")
                     return
-                multidim = isinstance(types[chain[-1]], Array)
+                multidim = kinds[chain[-1]] == _ARRAY
                 if fname and not after_ptr:
                     w(" ")
                 if not multidim:
@@ -778,9 +1426,9 @@ class CDumper:
                 self._chain(chain, fname, lvl)
                 if not multidim:
                     w(")")
-                w(f"[{t.nelems}]")
+                w(f"[{nelems}]")
                 return
-            elif isinstance(t, FuncProto):
+            elif k == _FUNC_PROTO:
                 # GCC's volatile on noreturn function pointers: dropped too
                 self._drop_modifiers(chain)
                 if chain:
@@ -789,7 +1437,7 @@ class CDumper:
                     w(")")
                 else:
                     self._name(fname, after_ptr)
-                self._params(t, lvl)
+                self._params(types[tid], lvl)
                 return
             else:
                 return  # not a type a declaration can be made of
@@ -801,7 +1449,7 @@ class CDumper:
             self.write(" ")
         self.write(fname)
 
-    def _params(self, t: FuncProto, lvl: int) -> None:
+    def _params(self, t: Any, lvl: int) -> None:
         w = self.write
         params = t.params
         # no parameters, or clang's single void one for BPF
@@ -810,58 +1458,24 @@ class CDumper:
             return
         w("(")
         last = len(params) - 1
+        name = self.name
         for i, p in enumerate(params):
             if i:
                 w(", ")
             if i == last and p.type_id == 0:
                 w("...")
                 break
-            self._decl(p.type_id, self.name(p.name_off), lvl)
+            self._decl(p.type_id, name(p.name_off), lvl)
         w(")")
 
 
-def _composite_align(d: CDumper, t: Composite) -> int:
-    max_align = 1
-    for m in t.members:
-        align = d._align_of(m.type_id)
-        if align <= 0:
-            return align
-        max_align = max(max_align, align)
-        if not m.bitfield_size and m.bit_offset % (8 * align):
-            return 1  # a misaligned member: the struct is packed
-    return 1 if t.size % max_align else max_align
-
-
-def _pointer_size(types: list[BtfType], name: Callable[[int], str]) -> int:
-    """The size of the first 'long' type, as libbpf guesses it; else the host's (8)."""
-    for t in types:
-        if isinstance(t, Int) and t.size in (4, 8) and name(t.name_off) in _LONG_NAMES:
-            return t.size
-    return 8
-
-
-def _referenced(types: list[BtfType]) -> bytearray:
-    """Which types another type refers to (a function's return type does not count, as in
-    libbpf); an anonymous enum nothing refers to is a top-level definition."""
-    ref = bytearray(len(types))
-    for t in types:
-        if isinstance(t, RefType | Func | Var | DeclTag):
-            ref[t.type_id] = 1
-        elif isinstance(t, Composite):
-            for m in t.members:
-                ref[m.type_id] = 1
-        elif isinstance(t, Array):
-            ref[t.type_id] = 1
-            ref[t.index_type_id] = 1
-        elif isinstance(t, FuncProto):
-            for p in t.params:
-                ref[p.type_id] = 1
-        elif isinstance(t, Datasec):
-            for v in t.vars:
-                ref[v.type_id] = 1
-        elif isinstance(t, Unknown):
-            raise BtfbuildError(f"kind {t.raw_kind} cannot be dumped as C")
-    return ref
+def _chain_of(btf: Btf) -> list[Btf]:
+    """*btf* and its bases, the first base first."""
+    out = [btf]
+    while out[-1].base is not None:
+        out.append(out[-1].base)
+    out.reverse()
+    return out
 
 
 def _kfuncs(d: CDumper) -> None:
@@ -869,35 +1483,42 @@ def _kfuncs(d: CDumper) -> None:
     w = d.write
     w("\n/* BPF kfuncs */\n#ifndef BPF_NO_KFUNC_PROTOTYPES\n")
     types = d.types
-    for t in types:
-        if not (isinstance(t, DeclTag) and t.component_idx == -1
-                and d.name(t.name_off) == KFUNC_TAG):
-            continue
-        fn = types[t.type_id]
-        if not isinstance(fn, Func):
-            continue
-        w("extern ")
-        d.emit_decl(fn.type_id, d.name(fn.name_off))
-        w(" __weak __ksym;\n")
+    kinds = d.kinds
+    tid = kinds.find(_DECL_TAG)
+    while tid >= 0:
+        t = types[tid]
+        if t.component_idx == -1 and d.names[tid] == KFUNC_TAG:
+            fid = t.type_id
+            if kinds[fid] == _FUNC:
+                w("extern ")
+                d.emit_decl(types[fid].type_id, d.names[fid])
+                w(" __weak __ksym;\n")
+        tid = kinds.find(_DECL_TAG, tid + 1)
     w("#endif\n\n")
 
 
 def dump_c(btf: Btf, out: TextIO) -> None:
     """Write *btf* (split BTF: with its base) as ``bpftool btf dump file F format c`` does."""
+    # hundreds of thousands of short-lived lists, tuples and strings and no cycles: the cyclic
+    # GC would only rescan them (~10% of the time)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _dump_c(btf, out)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _dump_c(btf: Btf, out: TextIO) -> None:
     d = CDumper(btf)
-    order = _SortKeys(d.types, d.name).order()
     limit = sys.getrecursionlimit()
     # type graphs nest deeper than Python's default limit; the calls are Python-only
     sys.setrecursionlimit(max(limit, 3 * len(d.types) + 1000))
     try:
         d.write(PREAMBLE)
         try:
-            ordered = d.order_state
-            for tid in order[1:]:  # bpftool never dumps the first type it sorted
-                if ordered[tid] != _DONE:  # else it and all it needs are out already
-                    d.dump_type(tid)
-                if len(d.parts) > 65536:
-                    _write(out, d.take_output())
+            d.dump_all(out)
         except BtfbuildError:
             _write(out, d.take_output())  # what came out before, as bpftool leaves it
             raise
