@@ -42,21 +42,14 @@ class EncodeResult:
     distilled_base: bytes | None = None  # the .BTF.base section, with ``distilled_base``
 
 
-def read_base(path: Path) -> bytes:
-    """Raw bytes of the standalone BTF that *path* holds: a vmlinux (its ``.BTF``), raw BTF,
-    ``/sys/kernel/btf/vmlinux`` or a compressed kernel image, as ``--btf_base`` takes."""
-    from .kimage import base_btf
-
-    return base_btf(path)
-
-
 def encode_file(path: Path, features: Features, *, base: Path | None = None, threads: int = 0,
                 lang_exclude: list[int] | None = None) -> EncodeResult:
     """Encode the DWARF of the ELF file *path* as raw BTF; with *base*, as split BTF over the
     standalone BTF in that file, distilled (``.BTF`` + ``.BTF.base``) when *features* ask."""
     from . import _native  # type: ignore[attr-defined]
+    from .kimage import base_btf
 
-    base_raw = read_base(base) if base is not None else None
+    base_raw = base_btf(base) if base is not None else None
     # pahole reads the kfunc sets whenever decl_tag_kfuncs is on (a malformed set fails the
     # encoding even then), but tags only when decl tags are encoded at all. A file that cannot
     # be read is reported by the native encoder, in its words; a kfunc error only if it passes.

@@ -18,6 +18,7 @@ import subprocess
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import BtfbuildError
 
@@ -38,7 +39,8 @@ def base_btf(path: Path) -> bytes:
         with path.open("rb") as f:
             head = f.read(4)
             if head == ELF_MAGIC:
-                return _elf_btf(path)
+                f.seek(0)
+                return _elf_btf(f, str(path))
             data = head + f.read()
     except OSError as exc:
         raise KernelImageError(f"{path}: {exc.strerror or exc}") from None
@@ -50,35 +52,23 @@ def base_btf(path: Path) -> bytes:
     if elf is None:
         raise KernelImageError(f"{path}: neither BTF, an ELF file, nor a compressed kernel image "
                                "holding one")
-    return _elf_btf_bytes(path, elf)
+    return _elf_btf(io.BytesIO(elf), f"{path} (decompressed vmlinux)")
 
 
-def _elf_btf(path: Path) -> bytes:
-    from .btf.elf import read_sections
-
-    return _check_sections(path, read_sections(path))
-
-
-def _elf_btf_bytes(path: Path, elf: bytes) -> bytes:
+def _elf_btf(f: BinaryIO, label: str) -> bytes:
+    """The ``.BTF`` of the ELF file open as *f*, checked to be standalone BTF."""
     from .btf.elf import read_sections_from
 
-    try:
-        secs = read_sections_from(io.BytesIO(elf), f"{path} (decompressed vmlinux)")
-    except BtfbuildError as exc:
-        raise KernelImageError(str(exc)) from None
-    return _check_sections(path, secs)
-
-
-def _check_sections(path: Path, secs: dict[str, bytes]) -> bytes:
+    secs = read_sections_from(f, label)
     if ".BTF.base" in secs:
-        raise KernelImageError(f"{path}: has a .BTF.base, so its BTF is split BTF; "
+        raise KernelImageError(f"{label}: has a .BTF.base, so its BTF is split BTF; "
                                "a base must be standalone BTF (a vmlinux)")
     data = secs.get(".BTF")
     if data is None:
-        raise KernelImageError(f"{path}: no .BTF section (a kernel built without "
+        raise KernelImageError(f"{label}: no .BTF section (a kernel built without "
                                "CONFIG_DEBUG_INFO_BTF?)")
     if len(data) < 24 or data[:2] not in BTF_MAGICS:
-        raise KernelImageError(f"{path}: its .BTF section is not BTF")
+        raise KernelImageError(f"{label}: its .BTF section is not BTF")
     return data
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -73,4 +74,18 @@ def clang() -> str:
         if os.environ.get("BTFBUILD_REQUIRE_REALDATA") == "1":
             pytest.fail("clang not installed")
         pytest.skip("clang not installed")
+    return path
+
+
+def empty_elf(path: Path, size: int = 4) -> Path:
+    """Make *path* a relocatable x86-64 ELF object holding *size* zero bytes of data (objcopy of
+    a binary blob), for tests that edit sections; skips when GNU objcopy is missing."""
+    objcopy = shutil.which("objcopy")
+    if objcopy is None:
+        pytest.skip("GNU objcopy not installed")
+    blob = path.with_name(path.name + ".blob")
+    blob.write_bytes(b"\0" * size)
+    subprocess.run([objcopy, "-I", "binary", "-O", "elf64-x86-64", "-B", "i386:x86-64",
+                    str(blob), str(path)], check=True)
+    blob.unlink()
     return path

@@ -51,7 +51,7 @@ from btfbuild.btf.types import (
 from btfbuild.dump.raw import raw_lines
 from btfbuild.elfedit import ElfEditError, read_btf_ids, replace_sections
 from tests.btfgen import every_kind
-from tests.conftest import MODULES
+from tests.conftest import MODULES, empty_elf
 
 SIGNED = IntEncoding.SIGNED
 
@@ -534,15 +534,7 @@ def test_distilled_output_reads_back_byte_identical() -> None:
 @pytest.fixture()
 def tiny_ko(tmp_path: Path) -> Path:
     """A relocatable x86-64 ELF object with nothing in it (objcopy of an empty binary)."""
-    objcopy = shutil.which("objcopy")
-    if objcopy is None:
-        pytest.skip("GNU objcopy not installed")
-    empty = tmp_path / "empty.bin"
-    empty.write_bytes(b"\0" * 4)
-    ko = tmp_path / "tiny.ko"
-    subprocess.run([objcopy, "-I", "binary", "-O", "elf64-x86-64", "-B", "i386:x86-64",
-                    str(empty), str(ko)], check=True)
-    return ko
+    return empty_elf(tmp_path / "tiny.ko")
 
 
 def _module_files(tmp_path: Path, tiny_ko: Path) -> tuple[Path, Path]:

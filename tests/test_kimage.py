@@ -18,6 +18,7 @@ from btfbuild.btf import Btf, encode
 from btfbuild.btf.types import Int, IntEncoding, Ptr
 from btfbuild.elfwrite import set_sections
 from btfbuild.kimage import KernelImageError, base_btf
+from tests.conftest import empty_elf
 
 
 def small_btf() -> bytes:
@@ -30,14 +31,7 @@ def small_btf() -> bytes:
 @pytest.fixture()
 def vmlinux(tmp_path: Path) -> Path:
     """A small ELF file with a .BTF section, standing in for vmlinux."""
-    objcopy = shutil.which("objcopy")
-    if objcopy is None:
-        pytest.skip("GNU objcopy not installed")
-    blob = tmp_path / "blob.bin"
-    blob.write_bytes(b"\0" * 64)
-    elf = tmp_path / "vmlinux"
-    subprocess.run([objcopy, "-I", "binary", "-O", "elf64-x86-64", "-B", "i386:x86-64",
-                    str(blob), str(elf)], check=True)
+    elf = empty_elf(tmp_path / "vmlinux", 64)
     set_sections(elf, {".BTF": small_btf()})
     return elf
 

@@ -858,9 +858,9 @@ impl<'d, 'a> CuConverter<'d, 'a> {
             if full.params.is_empty() && !sub.params.is_empty() {
                 full.params = sub.params.clone();
             }
-            // pahole lists the parameters the out-of-line copy still has, in the origin's order:
-            // a copy that lost parameters (constprop, isra) gets a shorter prototype, which then
-            // disagrees with the origin's and makes the name inconsistent
+            // pahole lists the parameters the out-of-line copy still has, in the copy's own DIE
+            // order: a copy that lost or reordered parameters (constprop, isra) gets another
+            // prototype, which then disagrees with the origin's and makes the name inconsistent
             let mut present: Vec<(usize, &Attrs<'a>)> = Vec::new();
             for p in &sub.params {
                 match p.abstract_origin.and_then(|po| full.params.iter().position(|q| q.die == po)) {
@@ -869,7 +869,6 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                     None => {}
                 }
             }
-            // present.sort_by_key(|&(k, _)| k);
             let params: Vec<Attrs<'a>> = present
                 .iter()
                 .map(|&(k, p)| if k == usize::MAX { p.clone() } else { full.params[k].clone() })

@@ -359,9 +359,10 @@ fn add_function_candidates(
             if skip.is_none() && !f.all_params_named {
                 skip = Some(SkipReason::UnnamedParams);
             }
-            let mut rec = f.proto.clone();
-            remap_record(&mut rec, |n| n, |t| global_ref(place, t)); // names: done in `merge`
+            let mut proto = 0;
             if skip.is_none() {
+                let mut rec = f.proto.clone();
+                remap_record(&mut rec, |n| n, |t| global_ref(place, t)); // names: done in `merge`
                 // what is left to fix up lies in other CUs
                 for &(w, die) in &f.proto_fixups {
                     match die_map.binary_search_by_key(&die, |&(d, _)| d) {
@@ -369,24 +370,19 @@ fn add_function_candidates(
                         Err(_) => skip = Some(SkipReason::CrossUnitType),
                     }
                 }
+                if skip.is_none() {
+                    proto = btf.push_record(&rec);
+                }
             }
-            if skip.is_some() {
-                out.push(PlacedFunc {
-                    name: f.name.to_vec(),
-                    proto: 0,
-                    skip,
-                    decl_tags: Vec::new(),
-                    optimized: f.optimized,
-                    unexpected_reg: f.unexpected_reg,
-                });
-                continue;
-            }
-            let proto = btf.push_record(&rec);
-            let decl_tags = f.decl_tags.iter().map(|&(t, i)| (t.to_vec(), i)).collect();
+            let decl_tags = if skip.is_none() {
+                f.decl_tags.iter().map(|&(t, i)| (t.to_vec(), i)).collect()
+            } else {
+                Vec::new()
+            };
             out.push(PlacedFunc {
                 name: f.name.to_vec(),
                 proto,
-                skip: None,
+                skip,
                 decl_tags,
                 optimized: f.optimized,
                 unexpected_reg: f.unexpected_reg,
