@@ -18,10 +18,10 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import copy_range, replace_file
+from .btf.elf import BadElf, ElfHeaders, SectionHeader, read_headers
 from .errors import BtfbuildError
 
 ET_REL = 1
@@ -34,91 +34,6 @@ SHN_XINDEX = 0xFFFF
 
 class ElfWriteError(BtfbuildError):
     """The sections cannot be written; the file is unchanged."""
-
-
-@dataclass(slots=True)
-class _Shdr:
-    name: int
-    type: int
-    flags: int
-    addr: int
-    offset: int
-    size: int
-    link: int
-    info: int
-    addralign: int
-    entsize: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    relocatable: bool
-    is64: bool
-    endian: str
-    shoff: int
-    shentsize: int
-    shstrndx: int
-    phoff: int
-    phentsize: int
-    phnum: int
-    ehsize: int
-    shdrs: list[_Shdr]
-
-    @property
-    def shdr_fmt(self) -> struct.Struct:
-        return struct.Struct(self.endian + ("IIQQQQIIQQ" if self.is64 else "IIIIIIIIII"))
-
-
-def _read_layout(read: _Reader) -> _Layout:
-    ident = read(0, 16)
-    if len(ident) < 16 or ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) \
-            or ident[5] not in (1, 2):
-        raise ElfWriteError("not an ELF file")
-    is64, endian = ident[4] == 2, "<" if ident[5] == 1 else ">"
-    if is64:
-        fmt = struct.Struct(endian + "HHIQQQIHHHHHH")
-    else:
-        fmt = struct.Struct(endian + "HHIIIIIHHHHHH")
-    head = read(16, fmt.size)
-    if len(head) < fmt.size:
-        raise ElfWriteError("truncated ELF header")
-    (e_type, _machine, _version, _entry, phoff, shoff, _flags, ehsize, phentsize, phnum,
-     shentsize, shnum, shstrndx) = fmt.unpack(head)
-    shfmt = struct.Struct(endian + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII"))
-    if shoff == 0 or shentsize != shfmt.size:
-        raise ElfWriteError("no section header table")
-    first = read(shoff, shfmt.size)
-    if len(first) < shfmt.size:
-        raise ElfWriteError("section header table runs past the end of the file")
-    sh0 = _Shdr(*shfmt.unpack(first))
-    if shnum == 0:
-        shnum = sh0.size  # extended numbering: the count is in section 0
-    if shstrndx == SHN_XINDEX:
-        shstrndx = sh0.link
-    raw = read(shoff, shnum * shfmt.size)
-    if len(raw) < shnum * shfmt.size:
-        raise ElfWriteError("section header table runs past the end of the file")
-    shdrs = [_Shdr(*shfmt.unpack_from(raw, i * shfmt.size)) for i in range(shnum)]
-    if not 0 < shstrndx < shnum:
-        raise ElfWriteError("no section name table")
-    return _Layout(e_type == ET_REL, is64, endian, shoff, shentsize, shstrndx, phoff, phentsize,
-                   phnum, ehsize, shdrs)
-
-
-class _Reader:
-    def __init__(self, fd: int, size: int) -> None:
-        self.fd, self.size = fd, size
-
-    def __call__(self, off: int, n: int) -> bytes:
-        return os.pread(self.fd, n, off) if 0 <= off <= self.size else b""
-
-
-def _names(strtab: bytes, shdrs: list[_Shdr]) -> list[str]:
-    out = []
-    for s in shdrs:
-        end = strtab.find(b"\0", s.name)
-        out.append(strtab[s.name : end if end >= 0 else len(strtab)].decode("latin-1"))
-    return out
 
 
 def _align(n: int, a: int) -> int:
@@ -134,34 +49,35 @@ def set_sections(path: str | Path, sections: Mapping[str, bytes]) -> None:
 
     def build(src: int, dst: int) -> None:
         size = os.fstat(src).st_size
-        read = _Reader(src, size)
-        try:
-            lay = _read_layout(read)
-        except (struct.error, ElfWriteError) as exc:
-            raise ElfWriteError(f"{path}: not a valid ELF file: {exc}") from None
-        shdrs = lay.shdrs
+        with os.fdopen(os.dup(src), "rb") as f:
+            try:
+                lay = read_headers(f)
+            except BadElf as exc:
+                raise ElfWriteError(f"{path}: not a valid ELF file: {exc}") from None
+        shdrs = lay.sections
+        if not 0 < lay.shstrndx < len(shdrs):
+            raise ElfWriteError(f"{path}: not a valid ELF file: no section name table")
         shstr = shdrs[lay.shstrndx]
-        strtab = read(shstr.offset, shstr.size)
+        strtab = os.pread(src, shstr.size, shstr.offset)
         if len(strtab) != shstr.size:
             raise ElfWriteError(f"{path}: section name table runs past the end of the file")
-        names = _names(strtab, shdrs)
-        index = {n: i for i, n in enumerate(names) if i}
+        index = {h.name: h.idx for h in shdrs if h.idx}
         new_strtab = bytearray(strtab)
         rewritten: dict[int, bytes] = {}
         in_place: dict[int, bytes] = {}  # same size: written over the old contents
         for name, data in sections.items():
-            i = index.get(name)
+            i = index.get(name.encode())
             if i is None:
-                off = len(new_strtab)
+                i = len(shdrs)
+                shdrs.append(SectionHeader(i, name.encode(), len(new_strtab), SHT_PROGBITS,
+                                           0, 0, 0, 0, 0, 0, 1, 0))
                 new_strtab += name.encode() + b"\0"
-                shdrs.append(_Shdr(off, SHT_PROGBITS, 0, 0, 0, 0, 0, 0, 1, 0))
-                i = len(shdrs) - 1
             elif shdrs[i].type == SHT_NOBITS:
                 raise ElfWriteError(f"{path}: section {name} has no contents in the file")
             elif len(data) == shdrs[i].size:
                 in_place[i] = data
                 continue
-            elif shdrs[i].flags & SHF_ALLOC and not lay.relocatable:
+            elif shdrs[i].flags & SHF_ALLOC and lay.e_type != ET_REL:
                 raise ElfWriteError(f"{path}: section {name} is loaded at run time; "
                                     "its size cannot change")
             rewritten[i] = data
@@ -188,8 +104,8 @@ def set_sections(path: str | Path, sections: Mapping[str, bytes]) -> None:
         shnum = len(shdrs)
         if shnum >= SHN_LORESERVE:
             shdrs[0].size = shnum
-        fmt = lay.shdr_fmt
-        table = b"".join(fmt.pack(s.name, s.type, s.flags, s.addr, s.offset, s.size, s.link,
+        fmt = struct.Struct(lay.endian + ("IIQQQQIIQQ" if lay.is64 else "IIIIIIIIII"))
+        table = b"".join(fmt.pack(s.name_off, s.type, s.flags, s.addr, s.offset, s.size, s.link,
                                   s.info, s.addralign, s.entsize) for s in shdrs)
         os.pwrite(dst, b"\0" * (shoff - pos) + table, pos)
         _patch_header(dst, lay, shoff, shnum)
@@ -200,7 +116,7 @@ def set_sections(path: str | Path, sections: Mapping[str, bytes]) -> None:
         raise ElfWriteError(f"{path}: {exc.strerror or exc}") from None
 
 
-def _patch_header(fd: int, lay: _Layout, shoff: int, shnum: int) -> None:
+def _patch_header(fd: int, lay: ElfHeaders, shoff: int, shnum: int) -> None:
     e = lay.endian
     count = 0 if shnum >= SHN_LORESERVE else shnum
     strndx = SHN_XINDEX if lay.shstrndx >= SHN_LORESERVE else lay.shstrndx

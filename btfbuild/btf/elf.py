@@ -31,62 +31,102 @@ def is_elf(data: bytes) -> bool:
     return data[:4] == ELF_MAGIC
 
 
-class _BadElf(Exception):
-    """Malformed ELF headers (reported as "not a valid ELF file")."""
-
-
 def _read_exact(f: BinaryIO, off: int, size: int, what: str) -> bytes:
     f.seek(off)
     data = f.read(size)
     if len(data) != size:
-        raise _BadElf(f"{what} at offset {off} runs past the end of the file")
+        raise BadElf(f"{what} at offset {off} runs past the end of the file")
     return data
 
 
-def _section_headers(f: BinaryIO) -> list[tuple[bytes, int, int, int]]:
-    """``(name, sh_type, sh_offset, sh_size)`` of every section, in header order."""
+@dataclass(slots=True)
+class SectionHeader:
+    """One entry of the section header table, with its name."""
+
+    idx: int
+    name: bytes
+    name_off: int  # sh_name: where the name is in the section name table
+    type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    addralign: int
+    entsize: int
+
+
+@dataclass(frozen=True, slots=True)
+class ElfHeaders:
+    """What the ELF header and the section header table say (no section contents)."""
+
+    is64: bool
+    little_endian: bool
+    e_type: int
+    shoff: int
+    shstrndx: int
+    phoff: int
+    phentsize: int
+    phnum: int
+    ehsize: int
+    sections: list[SectionHeader]  # section 0 included
+
+    @property
+    def endian(self) -> str:
+        return "<" if self.little_endian else ">"
+
+
+class BadElf(Exception):
+    """Malformed ELF headers; callers word the message for their users."""
+
+
+def read_headers(f: BinaryIO) -> ElfHeaders:
+    """The headers of the ELF file open as *f* (extended section numbering understood)."""
+    f.seek(0)
     ident = f.read(16)
     if len(ident) < 16 or not is_elf(ident):
-        raise _BadElf("magic number does not match")
+        raise BadElf("magic number does not match")
     if ident[4] not in (1, 2):
-        raise _BadElf(f"invalid EI_CLASS {ident[4]}")
+        raise BadElf(f"invalid EI_CLASS {ident[4]}")
     if ident[5] not in (1, 2):
-        raise _BadElf(f"invalid EI_DATA {ident[5]}")
+        raise BadElf(f"invalid EI_DATA {ident[5]}")
     is64 = ident[4] == 2
     e = "<" if ident[5] == 1 else ">"
-    if is64:
-        ehdr = _read_exact(f, 0, 64, "ELF header")
-        shoff, = struct.unpack_from(e + "Q", ehdr, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", ehdr, 0x3A)
-        shdr = struct.Struct(e + "IIQQQQIIQQ")
-    else:
-        ehdr = _read_exact(f, 0, 52, "ELF header")
-        shoff, = struct.unpack_from(e + "I", ehdr, 0x20)
-        shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", ehdr, 0x2E)
-        shdr = struct.Struct(e + "IIIIIIIIII")
+    ehdr = _read_exact(f, 0, 64 if is64 else 52, "ELF header")
+    fields = struct.unpack_from(e + ("HHIQQQIHHHHHH" if is64 else "HHIIIIIHHHHHH"), ehdr, 16)
+    (e_type, _machine, _version, _entry, phoff, shoff, _flags, ehsize, phentsize, phnum,
+     shentsize, shnum, shstrndx) = fields
+    shdr = struct.Struct(e + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII"))
+    sections: list[SectionHeader] = []
+
+    def done() -> ElfHeaders:
+        return ElfHeaders(is64, e == "<", e_type, shoff, shstrndx, phoff, phentsize, phnum,
+                          ehsize, sections)
+
     if shoff == 0:
-        return []
+        return done()
     if shentsize < shdr.size:
-        raise _BadElf(f"section header size {shentsize} too small")
+        raise BadElf(f"section header size {shentsize} too small")
     first = shdr.unpack(_read_exact(f, shoff, shdr.size, "section header 0"))
     if shnum == 0:  # extended numbering: the count is in section 0's sh_size
         shnum = first[5]
     if shstrndx == SHN_XINDEX:  # and the name table's index in its sh_link
         shstrndx = first[6]
     if shnum > 1 << 20:
-        raise _BadElf(f"implausible section count {shnum}")
+        raise BadElf(f"implausible section count {shnum}")
     table = _read_exact(f, shoff, shnum * shentsize, "section header table")
     raw = [shdr.unpack_from(table, i * shentsize) for i in range(shnum)]
     if shstrndx >= shnum:
-        raise _BadElf(f"section name table index {shstrndx} out of range")
+        raise BadElf(f"section name table index {shstrndx} out of range")
     strtab_hdr = raw[shstrndx]
     strtab = (b"" if strtab_hdr[1] == SHT_NOBITS
               else _read_exact(f, strtab_hdr[4], strtab_hdr[5], "section name table"))
-    out = []
-    for name_off, typ, _flags, _addr, off, size, *_ in raw:
+    for i, (name_off, *rest) in enumerate(raw):
         end = strtab.find(b"\0", name_off)  # an offset out of range names nothing
-        out.append((strtab[name_off : end if end >= 0 else len(strtab)], typ, off, size))
-    return out
+        name = strtab[name_off : end if end >= 0 else len(strtab)]
+        sections.append(SectionHeader(i, name, name_off, *rest))
+    return done()
 
 
 def read_sections(path: Path, names: tuple[str, ...] = (".BTF", ".BTF.base")) -> dict[str, bytes]:
@@ -104,16 +144,16 @@ def read_sections_from(f: BinaryIO, label: str,
     wanted = {n.encode(): n for n in names}
     try:
         found: dict[str, bytes] = {}
-        for name, typ, off, size in _section_headers(f):
-            key = wanted.get(name)
-            if key is not None and typ != SHT_NOBITS:
-                f.seek(off)
-                data = f.read(size)
-                if len(data) != size:
+        for sec in read_headers(f).sections:
+            key = wanted.get(sec.name)
+            if key is not None and sec.type != SHT_NOBITS:
+                f.seek(sec.offset)
+                data = f.read(sec.size)
+                if len(data) != sec.size:
                     raise ElfError(f"{label}: section {key} runs past the end of the file")
                 found[key] = data
         return found
-    except _BadElf as exc:
+    except BadElf as exc:
         raise ElfError(f"{label}: not a valid ELF file: {exc}") from None
     except (OSError, ValueError, struct.error) as exc:
         raise ElfError(f"{label}: cannot read ELF: {exc}") from None

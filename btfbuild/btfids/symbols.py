@@ -1,6 +1,6 @@
 """The ELF side of resolve_btfids: the ``.BTF_ids`` section and the ``__BTF_ID__*`` symbols on it.
 
-Section headers come from pyelftools. The symbol table is read in bulk from the file: vmlinux
+Section headers come from btfbuild.btf.elf. The symbol table is read in bulk from the file: vmlinux
 has well over 100,000 symbols and only a few hundred of them live in ``.BTF_ids``, so the
 section index of every entry is compared in one strided pass and only the matches are unpacked.
 
@@ -21,9 +21,6 @@ from __future__ import annotations
 import os
 import struct
 from typing import BinaryIO, NamedTuple
-
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 
 from .errors import BtfIdsError, Log
 
@@ -63,40 +60,29 @@ class ElfLayout(NamedTuple):
 
 def read_layout(f: BinaryIO, path: str) -> ElfLayout:
     """Section headers of the ELF file open as *f*; errors read like the kernel tool's."""
+    from ..btf.elf import BadElf, read_headers
+
     f.seek(0)
     if f.read(4) != b"\x7fELF":
         raise BtfIdsError(f"FAILED cannot get shdr str ndx: {path} is not an ELF file")
-    f.seek(0)
     try:
-        elf = ELFFile(f)
-        e = "<" if elf.little_endian else ">"
-        is64 = elf.elfclass == 64
-        shdr = struct.Struct(e + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII"))
-        shoff, shentsize = int(elf.header["e_shoff"]), int(elf.header["e_shentsize"])
-        sections: list[SectionHeader] = []
-        idlist = symtab = None
-        has_base = False
-        for i, sec in enumerate(elf.iter_sections()):
-            if i == 0:
-                continue
-            f.seek(shoff + i * shentsize)
-            raw = f.read(shdr.size)
-            if len(raw) != shdr.size:
-                raise BtfIdsError(f"FAILED get section({i}) header")
-            _name, typ, flags, addr, off, size, link, _info, _align, entsize = shdr.unpack(raw)
-            sh = SectionHeader(i, sec.name, typ, flags, addr, off, size, link, entsize)
-            sections.append(sh)
-            if sh.type == SHT_SYMTAB:
-                symtab = sh
-            elif sh.name == BTF_IDS_SECTION:
-                idlist = sh
-            elif sh.name == BTF_BASE_SECTION:
-                has_base = True
-        return ElfLayout(bool(elf.little_endian), is64, sections, idlist, symtab, has_base)
-    except ELFError as exc:
+        headers = read_headers(f)
+        sections = [SectionHeader(h.idx, h.name.decode(), h.type, h.flags, h.addr, h.offset,
+                                  h.size, h.link, h.entsize) for h in headers.sections[1:]]
+    except BadElf as exc:
         raise BtfIdsError(f"FAILED cannot get shdr str ndx: {path}: {exc}") from None
-    except (ValueError, KeyError, IndexError, struct.error, UnicodeDecodeError) as exc:
+    except (ValueError, struct.error) as exc:  # UnicodeDecodeError is a ValueError
         raise BtfIdsError(f"FAILED cannot read ELF headers of {path}: {exc}") from None
+    idlist = symtab = None
+    has_base = False
+    for sh in sections:
+        if sh.type == SHT_SYMTAB:
+            symtab = sh
+        elif sh.name == BTF_IDS_SECTION:
+            idlist = sh
+        elif sh.name == BTF_BASE_SECTION:
+            has_base = True
+    return ElfLayout(headers.little_endian, headers.is64, sections, idlist, symtab, has_base)
 
 
 def read_at(fd: int, offset: int, size: int, what: str) -> bytes:
