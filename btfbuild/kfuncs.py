@@ -26,7 +26,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from .btfids.symbols import SHT_NOBITS, btf_id_symbols, parse_name, read_at, read_layout
+from .btf.elf import BadElf, read_headers
 from .errors import BtfbuildError
 
 SET8_PREFIX = b"__BTF_ID__set8__"
@@ -38,6 +38,8 @@ KF_FASTCALL = 1 << 12  # include/linux/btf.h: gets DECL_TAG bpf_fastcall
 def func_name(symbol: bytes) -> bytes | None:
     """``foo`` of ``__BTF_ID__func__foo__12``; None for other symbols and malformed names
     (pahole's ``get_func_name``: the name ends at the last ``_``, which must follow a ``_``)."""
+    from .btfids.symbols import parse_name
+
     if not symbol.startswith(FUNC_PREFIX):
         return None
     # parse_name skips the two characters after the kind, here the prefix's final "__"
@@ -49,6 +51,12 @@ def read_kfuncs(path: Path) -> list[tuple[bytes, int]]:
     symbol; empty when the file has no ``.BTF_ids`` or no symbol table."""
     try:
         with path.open("rb") as f:
+            # most modules have no .BTF_ids: answer from the section headers alone, without
+            # loading resolve_btfids' symbol reader
+            if not any(h.name == b".BTF_ids" for h in read_headers(f).sections):
+                return []
+            from .btfids.symbols import SHT_NOBITS, btf_id_symbols, read_at, read_layout
+
             layout = read_layout(f, str(path))
             idlist = layout.idlist
             if layout.symtab is None or idlist is None:
@@ -59,6 +67,8 @@ def read_kfuncs(path: Path) -> list[tuple[bytes, int]]:
             symbols = btf_id_symbols(fd, layout)
     except OSError as exc:
         raise BtfbuildError(f"{path}: {exc.strerror or exc}") from None
+    except BadElf as exc:
+        raise BtfbuildError(f"{path}: cannot read the kfunc sets of .BTF_ids: {exc}") from None
     except BtfbuildError as exc:
         raise BtfbuildError(f"{path}: cannot read the kfunc sets of .BTF_ids: {exc}") from None
 
