@@ -46,7 +46,7 @@ def encode_file(path: Path, features: Features, *, base: Path | None = None, thr
                 lang_exclude: list[int] | None = None) -> EncodeResult:
     """Encode the DWARF of the ELF file *path* as raw BTF; with *base*, as split BTF over the
     standalone BTF in that file, distilled (``.BTF`` + ``.BTF.base``) when *features* ask."""
-    from . import _native  # type: ignore[attr-defined]
+    from . import _native
     from .kimage import base_btf
 
     base_raw = base_btf(base) if base is not None else None

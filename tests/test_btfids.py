@@ -38,7 +38,7 @@ from btfbuild.btf.types import (
     Typedef,
     Union,
 )
-from btfbuild.btfids import ModelNames, RawNames, list_slots, resolve_file
+from btfbuild.btfids import ModelNames, RawNames, list_slots, patch, resolve_file
 from btfbuild.cli import main as cli_main
 from btfbuild.fronts.resolve_btfids import main as ours_main
 from tests.btfgen import every_kind
@@ -770,12 +770,55 @@ def test_failed_write_leaves_the_file_untouched(forms_obj: Path, tmp_path: Path,
     def no_rename(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
+    # pages of one byte: the change spans several, so the file is copied and renamed
+    monkeypatch.setattr(patch, "PAGE_SIZE", 1)
     monkeypatch.setattr(os, "replace", no_rename)
     rc, err = run_ours([str(obj)], capsys)
     assert rc == 255
     assert err.splitlines()[-1] == f"FAILED cannot write {obj}: No space left on device"
     assert obj.read_bytes() == before
     assert sorted(p.name for p in work.iterdir()) == ["a.o"]  # no temporary file left
+
+
+def test_one_page_change_is_written_in_place(forms_obj: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change within one page is one pwrite into the same inode (hard links stay), and a
+    failing write leaves the file as it was."""
+    obj = tmp_path / "a.o"
+    shutil.copy(forms_obj, obj)
+    before = obj.read_bytes()
+    ino = obj.stat().st_ino
+    real_pwrite = os.pwrite
+
+    def failing_pwrite(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "pwrite", failing_pwrite)
+    rc, err = run_ours([str(obj)], capsys)
+    assert rc == 255
+    assert err.splitlines()[-1] == f"FAILED cannot write {obj}: Input/output error"
+    assert obj.read_bytes() == before
+
+    writes: list[int] = []
+
+    def counting_pwrite(fd: int, data: bytes, offset: int) -> int:
+        writes.append(len(data))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", counting_pwrite)
+    assert run_ours([str(obj)], capsys)[0] == 0
+    assert obj.stat().st_ino == ino
+    assert len(writes) == 1 and writes[0] <= patch.PAGE_SIZE
+    check_forms(obj, load(obj))
+    after = obj.read_bytes()
+    assert len(after) == len(before) and after != before
+
+
+def test_changed_span() -> None:
+    assert patch.changed_span(b"abcd", b"abcd") is None
+    assert patch.changed_span(b"abcd", b"aXcd") == (1, 1)
+    assert patch.changed_span(b"abcd", b"XbcY") == (0, 3)
 
 
 def test_file_mode_is_kept(forms_obj: Path, tmp_path: Path,

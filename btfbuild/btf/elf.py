@@ -9,9 +9,8 @@ pyelftools would cost more import time than the whole read (``btfbuild dump vmli
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from ..errors import ElfError
 
@@ -20,8 +19,7 @@ SHT_NOBITS = 8
 SHN_XINDEX = 0xFFFF
 
 
-@dataclass(frozen=True, slots=True)
-class BtfSections:
+class BtfSections(NamedTuple):
     btf: bytes | None
     base: bytes | None  # .BTF.base: the distilled base of a module
     little_endian: bool
@@ -39,26 +37,58 @@ def _read_exact(f: BinaryIO, off: int, size: int, what: str) -> bytes:
     return data
 
 
-@dataclass(slots=True)
 class SectionHeader:
-    """One entry of the section header table, with its name."""
+    """One entry of the section header table, with its name. (A plain class rather than a
+    dataclass: resolve_btfids imports this module, and ``dataclasses`` alone would add ~5 ms
+    to each of its runs.)"""
 
-    idx: int
-    name: bytes
-    name_off: int  # sh_name: where the name is in the section name table
-    type: int
-    flags: int
-    addr: int
-    offset: int
-    size: int
-    link: int
-    info: int
-    addralign: int
-    entsize: int
+    __slots__ = (
+        "addr",
+        "addralign",
+        "entsize",
+        "flags",
+        "idx",
+        "info",
+        "link",
+        "name",
+        "name_off",
+        "offset",
+        "size",
+        "type",
+    )
+
+    def __init__(self, idx: int, name: bytes, name_off: int, type: int, flags: int, addr: int,
+                 offset: int, size: int, link: int, info: int, addralign: int,
+                 entsize: int) -> None:
+        self.idx = idx
+        self.name = name
+        self.name_off = name_off  # sh_name: where the name is in the section name table
+        self.type = type
+        self.flags = flags
+        self.addr = addr
+        self.offset = offset
+        self.size = size
+        self.link = link
+        self.info = info
+        self.addralign = addralign
+        self.entsize = entsize
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, f) for f in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SectionHeader):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)
+        return f"SectionHeader({fields})"
 
 
-@dataclass(frozen=True, slots=True)
-class ElfHeaders:
+class ElfHeaders(NamedTuple):
     """What the ELF header and the section header table say (no section contents)."""
 
     is64: bool

@@ -21,6 +21,7 @@ Modules: :mod:`.symbols` (ELF, symbol names), :mod:`.btfnames` (BTF name lookup)
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
@@ -86,15 +87,24 @@ def _open(path: str, flags: int, what: str = "FAILED cannot open") -> int:
 # -- loading the names of the BTF ----------------------------------------------------------------
 
 
-def _btf_sections(f: BinaryIO, path: str,
-                  layout: ElfLayout | None = None) -> tuple[bytes | None, bytes | None]:
-    """``.BTF`` and ``.BTF.base`` of the ELF file open as *f* (None when absent)."""
+def _btf_sections(f: BinaryIO, path: str, layout: ElfLayout | None = None
+                  ) -> tuple[memoryview | None, memoryview | None]:
+    """``.BTF`` and ``.BTF.base`` of the ELF file open as *f* (None when absent), as views of
+    the file mapped into memory: a vmlinux's 4 MB of BTF are not copied."""
     if layout is None:
         layout = read_layout(f, path)
-    found: dict[str, bytes] = {}
+    found: dict[str, memoryview] = {}
+    mapped: memoryview | None = None
     for sec in layout.sections:
         if sec.name in (".BTF", ".BTF.base") and sec.type != SHT_NOBITS:
-            found[sec.name] = read_at(f.fileno(), sec.offset, sec.size, sec.name)
+            if mapped is None:
+                size = os.fstat(f.fileno()).st_size
+                mapped = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                                    if size else b"")
+            if sec.offset + sec.size > len(mapped):
+                raise BtfIdsError(f"FAILED to get {sec.name} data: section runs past the end "
+                                  "of the file")
+            found[sec.name] = mapped[sec.offset : sec.offset + sec.size]
     return found.get(".BTF"), found.get(".BTF.base")
 
 
@@ -199,7 +209,7 @@ def resolve_file(path: str, *, btf: str | None = None, base: str | None = None,
                             prep.layout.little_endian, log)
         changed = out.data != prep.section
         if write and changed:
-            replace_range(path, fd, prep.idlist.offset, out.data)
+            replace_range(path, fd, prep.idlist.offset, out.data, prep.section)
         if write:
             log(1, f"update ok for {path}")
         return Result(False, changed, warnings + out.warnings, out.data)
@@ -240,7 +250,7 @@ def patch_btfids_blob(blob: str, path: str, log: Log = quiet) -> None:
         log(1, f"Copying data from {blob} to {BTF_IDS_SECTION} section of {path} "
                f"({len(old)} bytes)")
         if data != old:
-            replace_range(path, fd, sec.offset, data)
+            replace_range(path, fd, sec.offset, data, old)
     finally:
         os.close(fd)
 

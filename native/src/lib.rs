@@ -11,9 +11,11 @@ pub mod encode;
 pub mod select;
 pub mod dedup;
 pub mod distill;
+pub mod names;
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
+use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -108,6 +110,52 @@ fn encode_file(
     }
 }
 
+/// The bytes of a C-contiguous byte buffer (bytes, a memoryview of an mmap, ...).
+fn buffer_bytes(buf: &PyBuffer<u8>) -> PyResult<&[u8]> {
+    if !buf.is_c_contiguous() {
+        return Err(pyo3::exceptions::PyValueError::new_err("buffer is not contiguous"));
+    }
+    if buf.len_bytes() == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: the buffer is C-contiguous and its item type is u8 (PyBuffer::<u8>::get checked
+    // the format), so it is len_bytes() initialised bytes at buf_ptr(). The PyBuffer holds the
+    // exporter's buffer view for as long as the returned slice lives, and the exporter may
+    // not resize or free its memory while a view is held (an mmap refuses to close: BufferError).
+    // The GIL stays held throughout, so no Python code writes to it meanwhile.
+    Ok(unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const u8, buf.len_bytes()) })
+}
+
+/// Number of type records in raw BTF type data, or None when a record is truncated, of an
+/// unknown kind or runs past the end (Python then explains which).
+#[pyfunction]
+fn btf_record_count(types: PyBuffer<u8>, little: bool) -> PyResult<Option<usize>> {
+    Ok(names::record_starts(buffer_bytes(&types)?, little).ok().map(|s| s.len()))
+}
+
+/// resolve_btfids' lookup: `levels` are (type data, string data, little-endian, first id),
+/// base first (string offsets continue from one level's strings to the next); `wanted`
+/// (kind, names). Returns (kind, index of the name in its list, type id) for every match, in
+/// id order. ValueError on a bad record or name offset.
+#[pyfunction]
+fn btf_lookup_names(
+    levels: Vec<(PyBuffer<u8>, PyBuffer<u8>, bool, u32)>,
+    wanted: Vec<(u32, Vec<Bound<'_, PyBytes>>)>,
+) -> PyResult<Vec<(u32, u32, u32)>> {
+    let mut lv: Vec<names::Level<'_>> = Vec::with_capacity(levels.len());
+    for (types, strings, little, start_id) in &levels {
+        lv.push(names::Level {
+            types: buffer_bytes(types)?,
+            strings: buffer_bytes(strings)?,
+            little: *little,
+            start_id: *start_id,
+        });
+    }
+    let want: Vec<(u32, Vec<&[u8]>)> =
+        wanted.iter().map(|(k, list)| (*k, list.iter().map(|b| b.as_bytes()).collect())).collect();
+    names::lookup(&lv, &want).map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // a panic is caught and reported as EncodeError with its message; the default hook would
@@ -117,6 +165,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(encode_file, m)?)?;
+    m.add_function(wrap_pyfunction!(btf_record_count, m)?)?;
+    m.add_function(wrap_pyfunction!(btf_lookup_names, m)?)?;
     m.add("EncodeError", m.py().get_type::<EncodeError>())?;
     Ok(())
 }
