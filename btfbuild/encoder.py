@@ -7,8 +7,8 @@ module chooses its options from :class:`~btfbuild.features.Features`, turns its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import BtfbuildError
 from .features import Features
@@ -35,10 +35,9 @@ def parse_languages(spec: str) -> list[int]:
     return codes
 
 
-@dataclass
-class EncodeResult:
+class EncodeResult(NamedTuple):
     raw: bytes  # the BTF (split over the base, or over the distilled base, when there is one)
-    stats: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, int]  # counters of the native core
     distilled_base: bytes | None = None  # the .BTF.base section, with ``distilled_base``
 
 

@@ -10,12 +10,7 @@ occur is tried until one decompresses to an ELF file, whose ``.BTF`` is then rea
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
-import shutil
-import subprocess
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -93,6 +88,9 @@ def _stream(make: Callable[[], object]) -> Decoder:
 
 
 def _external(*cmd: str) -> Decoder | None:
+    import shutil
+    import subprocess
+
     if shutil.which(cmd[0]) is None:
         return None
 
@@ -112,6 +110,11 @@ def _zstd() -> Decoder | None:
 
 
 def _formats() -> list[tuple[bytes, Decoder | None]]:
+    # imported here: a plain vmlinux or raw BTF base (every module build) needs none of them
+    import bz2
+    import lzma
+    import zlib
+
     return [
         (b"\x1f\x8b\x08", _stream(lambda: zlib.decompressobj(31))),
         (b"\xfd7zXZ\x00", _stream(lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ))),
@@ -143,6 +146,9 @@ def decompress_image(data: bytes) -> bytes | None:
 
 
 def _try(decode: Decoder, data: memoryview) -> bytes | None:
+    import lzma
+    import zlib
+
     out = bytearray()
     try:
         for chunk in decode(data):

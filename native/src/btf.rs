@@ -6,6 +6,7 @@
 //! are in host order; byte order is chosen only when writing.
 
 use hashbrown::HashTable;
+use std::sync::OnceLock;
 use std::hash::{BuildHasher, Hasher};
 
 pub const KIND_INT: u32 = 1;
@@ -101,21 +102,57 @@ pub fn hash_bytes(b: &[u8]) -> u64 {
 pub struct StrTab {
     pub data: Vec<u8>,
     pub start: u32,
-    index: HashTable<u32>,
+    /// Hash index of the string starts (relative offsets). A table read from raw BTF builds it
+    /// on first use only: a module's encoding looks up a few hundred strings in vmlinux's
+    /// ~80,000, which [`StrTab::find_many`] does in one scan without it.
+    index: OnceLock<HashTable<u32>>,
+}
+
+/// The string starting at `rel` of `data`, without its NUL.
+#[inline]
+fn str_at(data: &[u8], rel: usize) -> &[u8] {
+    let s = &data[rel..];
+    &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())]
+}
+
+/// Index of every string start of `data`; a string that occurs twice is found at its first.
+fn build_index(data: &[u8]) -> HashTable<u32> {
+    let mut index = HashTable::with_capacity(data.iter().filter(|&&b| b == 0).count());
+    let mut pos = 0usize;
+    while pos < data.len() {
+        let s = str_at(data, pos);
+        let h = hash_bytes(s);
+        if index.find(h, |&r| str_at(data, r as usize) == s).is_none() {
+            index.insert_unique(h, pos as u32, |&r| hash_bytes(str_at(data, r as usize)));
+        }
+        pos += s.len() + 1;
+    }
+    index
+}
+
+/// Bloom key of a string for [`StrTab::find_many`]: its length and first and last bytes.
+#[inline]
+fn bloom_bit(s: &[u8]) -> usize {
+    let (first, last) = (s.first().copied().unwrap_or(0), s.last().copied().unwrap_or(0));
+    (s.len().wrapping_mul(0x9e37) ^ usize::from(first) << 4 ^ usize::from(last) << 9) & 0xffff
 }
 
 impl StrTab {
     pub fn new(start: u32) -> Self {
-        let mut t = StrTab { data: Vec::new(), start, index: HashTable::new() };
+        let mut t = StrTab { data: Vec::new(), start, index: OnceLock::from(HashTable::new()) };
         if start == 0 {
             t.data.push(0);
         }
         t
     }
 
+    /// A table holding the raw string section `data` as it is; indexed when first needed.
+    pub fn from_raw(data: &[u8], start: u32) -> Self {
+        StrTab { data: data.to_vec(), start, index: OnceLock::new() }
+    }
+
     fn at(&self, rel: u32) -> &[u8] {
-        let s = &self.data[rel as usize..];
-        &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())]
+        str_at(&self.data, rel as usize)
     }
 
     /// Bytes of the string at absolute offset `off` of this table.
@@ -126,9 +163,53 @@ impl StrTab {
         self.at(off - self.start)
     }
 
+    fn index(&self) -> &HashTable<u32> {
+        self.index.get_or_init(|| build_index(&self.data))
+    }
+
     pub fn find(&self, s: &[u8]) -> Option<u32> {
         let h = hash_bytes(s);
-        self.index.find(h, |&rel| self.at(rel) == s).map(|&rel| rel + self.start)
+        self.index().find(h, |&rel| self.at(rel) == s).map(|&rel| rel + self.start)
+    }
+
+    /// [`StrTab::find`] for each of `queries`: one pass over the table when it has no index
+    /// yet and the queries are few (a string's length and end bytes rule most out unhashed).
+    pub fn find_many(&self, queries: &[&[u8]]) -> Vec<Option<u32>> {
+        if self.index.get().is_some() || queries.len() > self.data.len() / 256 {
+            return queries.iter().map(|q| self.find(q)).collect();
+        }
+        let mut bloom = vec![0u64; 1024];
+        let mut wanted: HashTable<(u64, usize)> = HashTable::with_capacity(queries.len());
+        for (i, q) in queries.iter().enumerate() {
+            let b = bloom_bit(q);
+            bloom[b >> 6] |= 1 << (b & 63);
+            let h = hash_bytes(q);
+            if wanted.find(h, |&(_, j)| queries[j] == *q).is_none() {
+                wanted.insert_unique(h, (h, i), |&(h, _)| h);
+            }
+        }
+        let mut found: Vec<Option<u32>> = vec![None; queries.len()];
+        let data = &self.data;
+        let mut pos = 0usize;
+        for end in memchr::memchr_iter(0, data) {
+            let s = &data[pos..end];
+            let b = bloom_bit(s);
+            if bloom[b >> 6] & (1 << (b & 63)) != 0 {
+                if let Some(&(_, i)) = wanted.find(hash_bytes(s), |&(_, j)| queries[j] == s) {
+                    found[i].get_or_insert(pos as u32 + self.start);
+                }
+            }
+            pos = end + 1;
+        }
+        // equal queries share the answer of the first of them
+        for (i, q) in queries.iter().enumerate() {
+            if found[i].is_none() {
+                if let Some(&(_, j)) = wanted.find(hash_bytes(q), |&(_, j)| queries[j] == *q) {
+                    found[i] = found[j];
+                }
+            }
+        }
+        found
     }
 
     /// Offset of `s`, appended if new. The empty string is always offset 0.
@@ -137,8 +218,10 @@ impl StrTab {
             return 0;
         }
         let h = hash_bytes(s);
+        self.index();
         let data = &self.data;
-        if let Some(&rel) = self.index.find(h, |&rel| {
+        let index = self.index.get_mut().expect("index built above");
+        if let Some(&rel) = index.find(h, |&rel| {
             let d = &data[rel as usize..];
             d.len() > s.len() && &d[..s.len()] == s && d[s.len()] == 0
         }) {
@@ -148,10 +231,7 @@ impl StrTab {
         self.data.extend_from_slice(s);
         self.data.push(0);
         let data = &self.data;
-        self.index.insert_unique(h, rel, |&r| {
-            let d = &data[r as usize..];
-            hash_bytes(&d[..d.iter().position(|&b| b == 0).unwrap_or(d.len())])
-        });
+        index.insert_unique(h, rel, |&r| hash_bytes(str_at(data, r as usize)));
         rel + self.start
     }
 }
@@ -361,29 +441,7 @@ pub fn parse_raw(data: &[u8], start_id: u32, start_str_off: u32) -> Result<Btf, 
         return Err("BTF section lengths past the end of data".into());
     }
     let mut btf = Btf::new(start_id, start_str_off);
-    btf.strings.data.clear();
-    let strs = &data[hdr_len + str_off..hdr_len + str_off + str_len];
-    btf.strings.data.extend_from_slice(strs);
-    // index every string start so that lookups find base strings
-    let mut pos = 0usize;
-    while pos < strs.len() {
-        let end = strs[pos..].iter().position(|&b| b == 0).map_or(strs.len(), |e| pos + e);
-        let s = &strs[pos..end];
-        let h = hash_bytes(s);
-        let data_ref = &btf.strings.data;
-        if btf.strings.index.find(h, |&r| {
-            let d = &data_ref[r as usize..];
-            &d[..d.iter().position(|&b| b == 0).unwrap_or(d.len())] == s
-        })
-        .is_none()
-        {
-            btf.strings.index.insert_unique(h, pos as u32, |&r| {
-                let d = &data_ref[r as usize..];
-                hash_bytes(&d[..d.iter().position(|&b| b == 0).unwrap_or(d.len())])
-            });
-        }
-        pos = end + 1;
-    }
+    btf.strings = StrTab::from_raw(&data[hdr_len + str_off..hdr_len + str_off + str_len], start_str_off);
     let words: Vec<u32> =
         (0..type_len / 4).map(|i| rd(hdr_len + type_off + 4 * i)).collect();
     let mut i = 0usize;
@@ -400,4 +458,36 @@ pub fn parse_raw(data: &[u8], start_id: u32, start_str_off: u32) -> Result<Btf, 
     }
     btf.words = words;
     Ok(btf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_many_agrees_with_the_index() {
+        // "" "foo" "bar" "foobar" "foo" (a repeat: the first one counts) "x", then enough
+        // filler strings that 7 queries count as few (the scan, not the index, answers)
+        let mut raw = b"\0foo\0bar\0foobar\0foo\0x\0".to_vec();
+        for i in 0..400 {
+            raw.extend_from_slice(format!("filler{i}\0").as_bytes());
+        }
+        let scanned = StrTab::from_raw(&raw, 100);
+        let queries: Vec<&[u8]> = vec![b"foo", b"bar", b"oobar", b"", b"nope", b"foo", b"x"];
+        let got = scanned.find_many(&queries);
+        assert!(scanned.index.get().is_none(), "answered by the scan");
+        assert_eq!(got, vec![Some(101), Some(105), None, Some(100), None, Some(101), Some(120)]);
+        // the index gives the same answers
+        let indexed = StrTab::from_raw(&raw, 100);
+        assert_eq!(indexed.find(b"bar"), Some(105));
+        assert_eq!(indexed.find_many(&queries), got);
+    }
+
+    #[test]
+    fn add_on_a_raw_table_reuses_its_strings() {
+        let mut t = StrTab::from_raw(b"\0foo\0bar\0", 0);
+        assert_eq!(t.add(b"bar"), 5);
+        assert_eq!(t.add(b"baz"), 9);
+        assert_eq!(t.get(9), b"baz");
+    }
 }

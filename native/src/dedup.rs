@@ -443,10 +443,11 @@ struct Candidates {
 }
 
 impl Candidates {
-    fn new() -> Self {
+    /// `capacity`: how many candidates are known to come (the base's types, all added first).
+    fn new(capacity: usize) -> Self {
         Candidates {
-            lists: HashMap::with_hasher(MixBuild),
-            nodes: Vec::new(),
+            lists: HashMap::with_capacity_and_hasher(capacity, MixBuild),
+            nodes: Vec::with_capacity(capacity),
             len: 0,
             cap: 0,
             reversed: false,
@@ -568,7 +569,7 @@ impl State {
             hypot_map: vec![UNPROCESSED; n],
             hypot_list: Vec::new(),
             hypot_adjust_canon: false,
-            cands: Candidates::new(),
+            cands: Candidates::new(ty.start_id as usize),
             walk: Vec::new(),
         }
     }
@@ -1112,26 +1113,39 @@ fn dedup_strings(ty: &mut Types, strings: &mut StrTab) -> Result<(), String> {
     let old = std::mem::replace(strings, StrTab::new(start));
     let mut remap = vec![u32::MAX; old.data.len()];
     let mut slots: Vec<usize> = Vec::new();
+    // the strings in use, in order of first reference, and which of them the base holds (one
+    // pass over the base's strings rather than an index of all of them)
+    let mut used: Vec<u32> = Vec::new();
+    for i in 0..ty.offs.len() {
+        slots.clear();
+        for_each_str_slot(ty.rec(ty.start_id + i as u32), |p| slots.push(p));
+        for &p in &slots {
+            let s = ty.words[ty.offs[i] as usize + p];
+            if s != 0 && s >= start && remap[(s - start) as usize] == u32::MAX {
+                remap[(s - start) as usize] = 0;
+                used.push(s);
+            }
+        }
+    }
+    let in_base = match ty.base {
+        Some(b) => b.strings.find_many(&used.iter().map(|&s| old.get(s)).collect::<Vec<_>>()),
+        None => vec![None; used.len()],
+    };
+    for (&s, b) in used.iter().zip(in_base) {
+        remap[(s - start) as usize] = match b {
+            Some(b) => b,
+            None => strings.add(old.get(s)),
+        };
+    }
     for i in 0..ty.offs.len() {
         let off = ty.offs[i] as usize;
         slots.clear();
         for_each_str_slot(ty.rec(ty.start_id + i as u32), |p| slots.push(p));
         for &p in &slots {
             let s = ty.words[off + p];
-            if s == 0 || s < start {
-                continue;
+            if s != 0 && s >= start {
+                ty.words[off + p] = remap[(s - start) as usize];
             }
-            let rel = (s - start) as usize;
-            let mut new_off = remap[rel];
-            if new_off == u32::MAX {
-                let bytes = old.get(s);
-                new_off = match ty.base.and_then(|b| b.strings.find(bytes)) {
-                    Some(b) => b,
-                    None => strings.add(bytes),
-                };
-                remap[rel] = new_off;
-            }
-            ty.words[off + p] = new_off;
         }
     }
     Ok(())

@@ -15,7 +15,7 @@ use crate::convert::{CuConverter, CuTypes, Options, R};
 use crate::elf::Elf;
 use object::Object;
 use crate::select::{ElfFunctions, PercpuVars, SkipReason, PERCPU_SECTION};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use rayon::prelude::*;
 
 pub struct EncodeStats {
@@ -452,7 +452,15 @@ fn add_functions(
         by_name.entry(&f.name).or_default().push(f);
     }
     let explain = std::env::var("BTFBUILD_EXPLAIN").ok();
-    let in_base = base_func_index(base);
+    // which of the names and tags the base holds, found in one pass over its strings
+    let mut queries: Vec<&[u8]> = by_name.keys().copied().collect();
+    queries.extend([BPF_KFUNC_TAG, BPF_FASTCALL_TAG]);
+    queries.extend(funcs.iter().flat_map(|f| f.decl_tags.iter().map(|(t, _)| t.as_slice())));
+    let base_strs: HashMap<&[u8], Option<u32>, FnvBuild> = match base {
+        Some(b) => queries.iter().copied().zip(b.strings.find_many(&queries)).collect(),
+        None => HashMap::with_hasher(FnvBuild),
+    };
+    let in_base = base_func_index(base, &base_strs.values().flatten().copied().collect());
     for (name, cands) in by_name {
         if explain.as_deref().map(str::as_bytes) == Some(name) {
             for f in &cands {
@@ -487,7 +495,7 @@ fn add_functions(
         {
             continue;
         }
-        let name_off = split_str(btf, base, name);
+        let name_off = split_str(btf, base, &base_strs, name);
         let id = add_unless_in_base(btf, &in_base, &[name_off, info(KIND_FUNC, 0, false), proto]);
         let mut tags = kfuncs.tags(name);
         for t in &first.decl_tags {
@@ -496,7 +504,7 @@ fn add_functions(
             }
         }
         for (tag, idx) in &tags {
-            let tag = split_str(btf, base, tag);
+            let tag = split_str(btf, base, &base_strs, tag);
             add_unless_in_base(btf, &in_base, &[tag, info(KIND_DECL_TAG, 0, false), id, *idx as u32]);
         }
     }
@@ -551,24 +559,34 @@ fn drop_unused_protos(btf: &mut Btf, candidates: &[u32]) {
 
 /// Offset of string `s` for a type added after dedup: the base's copy if it has one (as libbpf's
 /// `btf__add_str` does for split BTF, and as dedup would have made it).
-fn split_str(btf: &mut Btf, base: Option<&Btf>, s: &[u8]) -> u32 {
-    if let Some(off) = base.and_then(|b| b.strings.find(s)) {
-        return off;
-    }
-    btf.strings.add(s)
+/// `known`: answers for the base looked up beforehand.
+fn split_str(btf: &mut Btf, base: Option<&Btf>, known: &HashMap<&[u8], Option<u32>, FnvBuild>,
+             s: &[u8]) -> u32 {
+    let in_base = match known.get(s) {
+        Some(&found) => found,
+        None => base.and_then(|b| b.strings.find(s)),
+    };
+    in_base.unwrap_or_else(|| btf.strings.add(s))
 }
 
 /// FUNC and DECL_TAG records of the base by their words: a record made after dedup that equals
 /// one of them is that base type, as dedup would have found.
-fn base_func_index(base: Option<&Btf>) -> HashMap<Vec<u32>, u32> {
-    let Some(b) = base else { return HashMap::new() };
-    (1..b.type_count())
-        .filter(|&id| matches!(info_kind(b.record(id)[1]), KIND_FUNC | KIND_DECL_TAG))
-        .map(|id| (b.record(id).to_vec(), id))
-        .collect()
+/// Only records named by one of `names` (base string offsets) are indexed: a vmlinux base has
+/// ~60,000 FUNCs, a module looks for a few dozen of them.
+fn base_func_index<'b>(base: Option<&'b Btf>, names: &HashSet<u32, FnvBuild>)
+                       -> HashMap<&'b [u32], u32, FnvBuild> {
+    let mut index = HashMap::with_hasher(FnvBuild);
+    let Some(b) = base else { return index };
+    for id in 1..b.type_count() {
+        let rec = b.record(id);
+        if matches!(info_kind(rec[1]), KIND_FUNC | KIND_DECL_TAG) && names.contains(&rec[0]) {
+            index.entry(rec).or_insert(id);
+        }
+    }
+    index
 }
 
-fn add_unless_in_base(btf: &mut Btf, in_base: &HashMap<Vec<u32>, u32>, rec: &[u32]) -> u32 {
+fn add_unless_in_base(btf: &mut Btf, in_base: &HashMap<&[u32], u32, FnvBuild>, rec: &[u32]) -> u32 {
     match in_base.get(rec) {
         Some(&id) => id,
         None => btf.push_record(rec),
