@@ -21,7 +21,8 @@ def encode(
     type_tags: bool = True,
     lang_exclude: Sequence[int] = ...,
     kfuncs: Sequence[tuple[bytes, int]] = ...,
-) -> tuple[bytes, dict[str, int], bytes | None]: ...
+    explain: Sequence[bytes] = ...,
+) -> tuple[bytes, dict[str, int], bytes | None, list[str]]: ...
 def btf_record_count(types: Buffer, little: bool) -> int | None: ...
 def btf_lookup_names(
     levels: Sequence[tuple[Buffer, Buffer, bool, int]],

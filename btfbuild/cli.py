@@ -10,7 +10,8 @@ import argparse
 import gc
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
@@ -82,7 +83,13 @@ def cmd_encode(args: argparse.Namespace) -> int:
     feats.apply(args.features)
     langs = parse_languages(args.lang_exclude) if args.lang_exclude else []
     base = Path(args.base) if args.base else None
-    result = encode_file(Path(args.elf), feats, base=base, threads=args.jobs, lang_exclude=langs)
+    with _busy(f"encoding {args.elf}", quiet=args.quiet):
+        result = encode_file(Path(args.elf), feats, base=base, threads=args.jobs,
+                             lang_exclude=langs, explain=args.explain)
+    for line in result.explanations:
+        print(line)
+    if args.explain and not args.output:
+        return 0  # a question about names: no output file unless one is named
     out = Path(args.output) if args.output else Path(args.elf + ".btf")
     written = [str(out)]
     try:
@@ -94,13 +101,56 @@ def cmd_encode(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise BtfbuildError(f"{out}: {exc.strerror or exc}") from None
     if not args.quiet:
-        from rich.console import Console
-
-        Console(stderr=True).print(
-            f"{args.elf}: {result.stats.get('cus', 0)} compile units, "
-            f"{result.stats.get('types_before_dedup', 0)} types before dedup, "
-            f"{len(result.raw)} bytes of BTF written to {' and '.join(written)}")
+        _encode_summary(args.elf, result.raw, result.distilled_base, base, result.stats, written)
     return 0
+
+
+@contextmanager
+def _busy(what: str, *, quiet: bool) -> Iterator[None]:
+    """A spinner on stderr while a long call runs (only on a terminal, and not with -q)."""
+    if quiet or not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(what):
+        yield
+
+
+def _encode_summary(elf: str, raw: bytes, distilled: bytes | None, base: Path | None,
+                    stats: dict[str, int], written: list[str]) -> None:
+    """Types per kind of the result and what became of the functions, as tables on stderr."""
+    from collections import Counter
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from .btf import parse
+    from .kimage import base_btf
+
+    under = None
+    if distilled is not None:
+        under = parse(distilled)
+    elif base is not None:
+        under = parse(base_btf(base))
+    btf = parse(raw, under)
+    kinds = Counter(t.kind.name for t in btf.types)
+    types = Table(title="types", title_justify="left")
+    types.add_column("kind")
+    types.add_column("count", justify="right")
+    for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]):
+        types.add_row(kind, str(n))
+    funcs = Table(title="functions (by name)", title_justify="left")
+    funcs.add_column("outcome")
+    funcs.add_column("names", justify="right")
+    for key, n in sorted(stats.items()):
+        if key.startswith("functions: "):
+            funcs.add_row(key.removeprefix("functions: "), str(n))
+    console = Console(stderr=True)
+    console.print(types, funcs)
+    console.print(f"{elf}: {stats.get('cus', 0)} compile units, "
+                  f"{stats.get('types_before_dedup', 0)} types before dedup, "
+                  f"{len(raw)} bytes of BTF written to {' and '.join(written)}")
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -331,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang-exclude", metavar="LANGS", help="skip CUs in these languages (rust)")
     p.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
                    help="threads (default: one per CPU)")
+    p.add_argument("--explain", action="append", metavar="NAME",
+                   help="say why function or variable NAME gets BTF or not (repeatable); no "
+                        "output file is written unless -o names one")
     p.add_argument("-q", "--quiet", action="store_true")
 
     p = add("diff", cmd_diff,

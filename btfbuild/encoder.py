@@ -37,14 +37,17 @@ def parse_languages(spec: str) -> list[int]:
 
 class EncodeResult(NamedTuple):
     raw: bytes  # the BTF (split over the base, or over the distilled base, when there is one)
-    stats: dict[str, int]  # counters of the native core
+    stats: dict[str, int]  # counters of the native core ("functions: <outcome>": names)
     distilled_base: bytes | None = None  # the .BTF.base section, with ``distilled_base``
+    explanations: tuple[str, ...] = ()  # with *explain*: why each name has BTF or not, by line
 
 
 def encode_file(path: Path, features: Features, *, base: Path | None = None, threads: int = 0,
-                lang_exclude: list[int] | None = None) -> EncodeResult:
+                lang_exclude: list[int] | None = None,
+                explain: list[str] | None = None) -> EncodeResult:
     """Encode the DWARF of the ELF file *path* as raw BTF; with *base*, as split BTF over the
-    standalone BTF in that file, distilled (``.BTF`` + ``.BTF.base``) when *features* ask."""
+    standalone BTF in that file, distilled (``.BTF`` + ``.BTF.base``) when *features* ask.
+    *explain*: function or variable names to report on (why they get BTF or not)."""
     from . import _native
     from .kimage import base_btf
 
@@ -64,16 +67,17 @@ def encode_file(path: Path, features: Features, *, base: Path | None = None, thr
         if not features.decl_tag:
             kfuncs = []
     try:
-        raw, stats, distilled = _native.encode(
+        raw, stats, distilled, explanations = _native.encode(
             str(path), base=base_raw, distilled_base=features.distilled_base,
             threads=threads, vars=features.var,
             consistent_func=features.consistent_func, gen_floats=features.float,
             enum64=features.enum64,
             decl_tags=features.decl_tag, type_tags=features.type_tag,
             lang_exclude=lang_exclude or [], kfuncs=kfuncs,
+            explain=[n.encode() for n in explain or []],
         )
     except _native.EncodeError as exc:
         raise BtfbuildError(f"{path}: {exc}") from None
     if kfunc_error is not None:
         raise kfunc_error
-    return EncodeResult(raw, dict(stats), distilled)
+    return EncodeResult(raw, dict(stats), distilled, tuple(explanations))

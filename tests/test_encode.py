@@ -120,3 +120,63 @@ def test_version_and_features() -> None:
     r = subprocess.run([sys.executable, "-m", "btfbuild.fronts.pahole",
                         "--supported_btf_features"], capture_output=True, text=True, check=True)
     assert set(KBUILD_FEATURES.split(",")) <= set(r.stdout.strip().split(","))
+
+
+EXPLAIN_A = """
+__attribute__((noinline)) static int helper(int x) { return x + 1; }
+static inline int inlined(int x) { return x * 3; }
+int unnamed(int, int b) { return b; }
+int global_counter;
+int use_a(int v) { global_counter++; return helper(v) + inlined(v); }
+"""
+EXPLAIN_B = """
+__attribute__((noinline)) static long helper(long x, long y) { return x * y; }
+long use_b(long v) { return helper(v, v + 1); }
+"""
+
+
+def test_explain_says_why(tmp_path: Path) -> None:
+    """``btfbuild encode --explain``: a reason per definition and a verdict per name, which the
+    BTF itself bears out; no output file without -o."""
+    if shutil.which("gcc") is None or shutil.which("ld") is None:
+        pytest.skip("gcc/ld not installed")
+    objs = []
+    for name, src in (("a", EXPLAIN_A), ("b", EXPLAIN_B)):
+        (tmp_path / f"{name}.c").write_text(src)
+        subprocess.run(["gcc", "-std=gnu2x", "-g", "-O2", "-c", str(tmp_path / f"{name}.c"),
+                        "-o", str(tmp_path / f"{name}.o")], check=True)
+        objs.append(str(tmp_path / f"{name}.o"))
+    obj = tmp_path / "ab.o"
+    subprocess.run(["ld", "-r", *objs, "-o", str(obj)], check=True)
+    names = ["use_a", "helper", "inlined", "unnamed", "global_counter", "no_such_thing"]
+    r = subprocess.run([sys.executable, "-m", "btfbuild.cli", "encode", str(obj),
+                        "--features", KBUILD_FEATURES, *(f"--explain={n}" for n in names)],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    blocks: dict[str, str] = {}
+    for line in r.stdout.splitlines():
+        if not line.startswith(" "):
+            current = line.split(":", 1)[0]
+            blocks[current] = line
+        else:
+            blocks[current] += "\n" + line
+    assert list(blocks) == names
+    assert "=> FUNC emitted" in blocks["use_a"]
+    # both definitions are candidates (one line for both units), but they disagree
+    assert (f"in {tmp_path}/a.c, {tmp_path}/b.c: function definition: candidate"
+            in blocks["helper"])
+    assert "prototypes differ between compile units" in blocks["helper"]
+    assert "no STT_FUNC symbol" in blocks["inlined"]
+    assert "a parameter has no name" in blocks["unnamed"]
+    assert "no .data..percpu section" in blocks["global_counter"]
+    assert "no function definition or variable of that name" in blocks["no_such_thing"]
+    assert not (tmp_path / "ab.o.btf").exists()
+    # the verdicts are the BTF's: only use_a and use_b are FUNCs
+    out = tmp_path / "ab.btf"
+    r = subprocess.run([sys.executable, "-m", "btfbuild.cli", "encode", str(obj), "-q",
+                        "--features", KBUILD_FEATURES, "-o", str(out)],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    btf = load(out)
+    funcs = sorted(btf.name(t) for _, t in btf.all_types() if t.kind.name == "FUNC")
+    assert funcs == ["use_a", "use_b"]

@@ -72,6 +72,7 @@ pub struct VarCandidate<'a> {
 impl CuTypes<'_> {
     pub fn empty() -> Self {
         CuTypes {
+            name: b"",
             btf: Btf::new(1, 0),
             externals: Vec::new(),
             die_map: Vec::new(),
@@ -85,6 +86,8 @@ impl CuTypes<'_> {
 }
 
 pub struct CuTypes<'a> {
+    /// the CU's DW_AT_name (its source file), for explanations
+    pub name: &'a [u8],
     pub btf: Btf,
     /// Words of `btf.words` that still refer to a DIE outside this CU (global offsets).
     pub externals: Vec<(u32, u64)>,
@@ -144,6 +147,7 @@ struct Attrs<'a> {
 }
 
 pub struct CuConverter<'d, 'a> {
+    cu_name: &'a [u8],
     dwarf: &'d gimli::Dwarf<R<'a>>,
     unit: &'d gimli::Unit<R<'a>>,
     opts: &'d Options,
@@ -194,6 +198,7 @@ fn sdata(v: &AttributeValue<R<'_>>) -> Option<i64> {
 impl<'d, 'a> CuConverter<'d, 'a> {
     pub fn new(dwarf: &'d gimli::Dwarf<R<'a>>, unit: &'d gimli::Unit<R<'a>>, opts: &'d Options) -> Self {
         CuConverter {
+            cu_name: b"",
             dwarf,
             unit,
             opts,
@@ -311,6 +316,9 @@ impl<'d, 'a> CuConverter<'d, 'a> {
         };
         if lang.is_some_and(|l| self.opts.lang_exclude.contains(&l)) {
             return Ok(CuTypes::empty());
+        }
+        if let Some(v) = root.entry().attr_value(gimli::DW_AT_name)? {
+            self.cu_name = self.dwarf.attr_string(self.unit, v).map(|r| r.slice()).unwrap_or(b"");
         }
         let mut kids = root.children();
         while let Some(child) = kids.next()? {
@@ -890,6 +898,7 @@ impl<'d, 'a> CuConverter<'d, 'a> {
             f.proto_fixups = ext;
         }
         Ok(CuTypes {
+            name: self.cu_name,
             btf: self.out,
             externals,
             die_map: self.die_map,

@@ -22,6 +22,76 @@ pub struct EncodeStats {
     pub cus: usize,
     pub cus_skipped: usize,
     pub types_before_dedup: usize,
+    /// for each name asked about (`btfbuild encode --explain`), why it has BTF or not
+    pub explanations: Vec<String>,
+    /// function names by outcome: (what happened, how many names)
+    pub functions: Vec<(&'static str, usize)>,
+}
+
+/// The names to explain, and what was found out about them: per compile unit, then verdicts.
+#[derive(Default)]
+pub struct Explain {
+    names: HashSet<Vec<u8>>,
+    /// name -> (compile unit or None, finding), in the order found
+    lines: BTreeMap<Vec<u8>, Vec<(Option<String>, String)>>,
+}
+
+impl Explain {
+    pub fn new(names: &[Vec<u8>]) -> Self {
+        Explain { names: names.iter().cloned().collect(), lines: BTreeMap::new() }
+    }
+
+    #[inline]
+    fn wants(&self, name: &[u8]) -> bool {
+        !self.names.is_empty() && self.names.contains(name)
+    }
+
+    fn note(&mut self, name: &[u8], line: String) {
+        self.lines.entry(name.to_vec()).or_default().push((None, line));
+    }
+
+    /// A finding about the definition of `name` in compile unit `cu`.
+    fn note_cu(&mut self, name: &[u8], cu: &[u8], line: String) {
+        let cu = String::from_utf8_lossy(cu).into_owned();
+        self.lines.entry(name.to_vec()).or_default().push((Some(cu), line));
+    }
+
+    /// One block per name, in the order asked; equal findings of several compile units are
+    /// one line naming the first few.
+    fn report(mut self, asked: &[Vec<u8>]) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in asked {
+            let shown = String::from_utf8_lossy(name);
+            let Some(lines) = self.lines.remove(name) else {
+                out.push(format!(
+                    "{shown}: no BTF: no function definition or variable of that name in the \
+                     DWARF (declarations only, inlined everywhere, or a macro?)"
+                ));
+                continue;
+            };
+            out.push(format!("{shown}:"));
+            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+            for (cu, line) in lines {
+                match cu {
+                    None => groups.push((line, Vec::new())),
+                    Some(cu) => match groups.iter_mut().find(|(l, cus)| *l == line && !cus.is_empty()) {
+                        Some((_, cus)) => cus.push(cu),
+                        None => groups.push((line, vec![cu])),
+                    },
+                }
+            }
+            for (line, cus) in groups {
+                out.push(match cus.len() {
+                    0 => format!("  {line}"),
+                    1 => format!("  in {}: {line}", cus[0]),
+                    n if n <= 3 => format!("  in {}: {line}", cus.join(", ")),
+                    n => format!("  in {n} compile units ({}, ... {}): {line}", cus[..2].join(", "),
+                                 cus[n - 1]),
+                });
+            }
+        }
+        out
+    }
 }
 
 pub struct Encoded {
@@ -89,6 +159,7 @@ pub fn encode(
     base: Option<&Btf>,
     distill: bool,
     kfuncs: &[(Vec<u8>, u32)],
+    explain: &[Vec<u8>],
 ) -> Result<Encoded, String> {
     let t0 = std::time::Instant::now();
     if let Some(b) = base {
@@ -101,7 +172,7 @@ pub fn encode(
     }
     let mut opts = opts.clone();
     opts.register_params = register_params(elf.file.architecture());
-    let (btf, stats) = convert_and_merge(&elf, &opts, threads, base, kfuncs)?;
+    let (btf, stats) = convert_and_merge(&elf, &opts, threads, base, kfuncs, explain)?;
     match base {
         Some(b) if distill => {
             let (new_base, split) = crate::distill::distill(&btf, b)
@@ -118,6 +189,7 @@ fn convert_and_merge<'a>(
     threads: usize,
     base: Option<&Btf>,
     kfuncs: &[(Vec<u8>, u32)],
+    explain: &[Vec<u8>],
 ) -> Result<(Btf, EncodeStats), String> {
     let t0 = std::time::Instant::now();
     let dwarf = load_dwarf(elf)?;
@@ -149,11 +221,14 @@ fn convert_and_merge<'a>(
     let mut cus: Vec<CuTypes<'a>> =
         pool.install(|| headers.par_iter().map(convert).collect::<Result<Vec<_>, String>>())?;
     timing_note("converted", t0);
-    let stats = EncodeStats {
+    let mut stats = EncodeStats {
         cus: cus.len(),
         cus_skipped: cus.iter().filter(|c| c.skipped).count(),
         types_before_dedup: cus.iter().map(|c| c.btf.offs.len()).sum(),
+        explanations: Vec::new(),
+        functions: Vec::new(),
     };
+    let mut why = Explain::new(explain);
     let (mut btf, places, die_map) = merge(&mut cus, base)?;
     timing_note("merged", t0);
     let symbols = elf.symbols();
@@ -165,18 +240,26 @@ fn convert_and_merge<'a>(
         &die_map,
         &elf_funcs,
         opts.optimized_func,
+        &mut why,
     );
     if opts.vars {
         let percpu = PercpuVars::new(&symbols, elf.section_index(PERCPU_SECTION));
-        add_percpu_vars(&mut btf, &cus, &places, &die_map, percpu.as_ref());
+        add_percpu_vars(&mut btf, &cus, &places, &die_map, percpu.as_ref(), &mut why);
+    } else {
+        for v in cus.iter().flat_map(|c| &c.vars) {
+            if why.wants(v.name) {
+                why.note(v.name, "variable: no BTF: variables are not encoded (feature var off)".into());
+            }
+        }
     }
     let remap = crate::dedup::dedup_with_map(&mut btf, base)?;
     timing_note("deduplicated", t0);
     let kfunc_tags = KfuncTags::new(kfuncs, &elf_funcs);
-    add_functions(&mut btf, base, &funcs, &remap, opts.consistent_func, opts.optimized_func, &kfunc_tags);
+    stats.functions = add_functions(&mut btf, base, &funcs, &remap, opts, &kfunc_tags, &mut why);
     let candidate_protos: Vec<u32> =
         funcs.iter().filter(|f| f.skip.is_none()).map(|f| remap[f.proto as usize]).collect();
     drop_unused_protos(&mut btf, &candidate_protos);
+    stats.explanations = why.report(explain);
     Ok((btf, stats))
 }
 
@@ -351,6 +434,7 @@ fn add_function_candidates(
     die_map: &[(u64, u32)],
     elf_funcs: &ElfFunctions<'_>,
     optimized_func: bool,
+    why: &mut Explain,
 ) -> Vec<PlacedFunc> {
     let mut out = Vec::new();
     for (cu, place) in cus.iter().zip(places) {
@@ -379,6 +463,18 @@ fn add_function_candidates(
             } else {
                 Vec::new()
             };
+            if why.wants(f.name) {
+                let line = match skip {
+                    Some(r) => format!("function definition: not a candidate: {}", r.describe()),
+                    None if f.unexpected_reg => "function definition: a parameter is not where \
+                        the calling convention puts it (the compiler changed its ABI)".into(),
+                    None if f.optimized => {
+                        "function definition: candidate, with parameters optimized out".into()
+                    }
+                    None => "function definition: candidate".into(),
+                };
+                why.note_cu(f.name, cu.name, line);
+            }
             out.push(PlacedFunc {
                 name: f.name.to_vec(),
                 proto,
@@ -443,15 +539,16 @@ fn add_functions(
     base: Option<&Btf>,
     funcs: &[PlacedFunc],
     remap: &[u32],
-    consistent: bool,
-    optimized_func: bool,
+    opts: &Options,
     kfuncs: &KfuncTags<'_>,
-) {
+    why: &mut Explain,
+) -> Vec<(&'static str, usize)> {
+    let (consistent, optimized_func) = (opts.consistent_func, opts.optimized_func);
+    let mut outcome: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut by_name: BTreeMap<&[u8], Vec<&PlacedFunc>> = BTreeMap::new();
     for f in funcs {
         by_name.entry(&f.name).or_default().push(f);
     }
-    let explain = std::env::var("BTFBUILD_EXPLAIN").ok();
     // which of the names and tags the base holds, found in one pass over its strings
     let mut queries: Vec<&[u8]> = by_name.keys().copied().collect();
     queries.extend([BPF_KFUNC_TAG, BPF_FASTCALL_TAG]);
@@ -462,24 +559,30 @@ fn add_functions(
     };
     let in_base = base_func_index(base, &base_strs.values().flatten().copied().collect());
     for (name, cands) in by_name {
-        if explain.as_deref().map(str::as_bytes) == Some(name) {
-            for f in &cands {
-                eprintln!(
-                    "explain {}: skip={:?} optimized={} unexpected_reg={} proto={}",
-                    String::from_utf8_lossy(name), f.skip, f.optimized, f.unexpected_reg,
-                    if f.skip.is_none() { remap[f.proto as usize] } else { 0 }
-                );
-            }
-        }
+        let explaining = why.wants(name);
         let ok: Vec<&&PlacedFunc> = cands.iter().filter(|f| f.skip.is_none()).collect();
-        let Some(first) = ok.first() else { continue };
+        let Some(first) = ok.first() else {
+            if explaining {
+                why.note(name, "=> no BTF: no definition is a candidate".into());
+            }
+            *outcome.entry(cands[0].skip.map_or("dropped", SkipReason::describe)).or_default() += 1;
+            continue;
+        };
         // pahole combines every definition of a name: one that changed the calling convention
         // taints the name; differing prototypes make it inconsistent; optimized-out parameters
         // are fine (callers still pass them)
         if ok.iter().any(|f| f.unexpected_reg) {
+            if explaining {
+                why.note(name, "=> no BTF: a definition changed the calling convention".into());
+            }
+            *outcome.entry("a definition changed the calling convention").or_default() += 1;
             continue;
         }
         if !optimized_func && ok.iter().any(|f| f.optimized) {
+            if explaining {
+                why.note(name, "=> no BTF: parameters optimized out and optimized_func is off".into());
+            }
+            *outcome.entry("parameters optimized out (optimized_func off)").or_default() += 1;
             continue;
         }
         // pahole compares return and parameter types, not parameter names (the weak
@@ -493,10 +596,23 @@ fn add_functions(
                 p != proto && !types_match(btf, base, proto, p)
             })
         {
+            if explaining {
+                why.note(name, "=> no BTF: the definitions' prototypes differ between compile \
+                                units (consistent_func)".into());
+            }
+            *outcome.entry("prototypes differ between compile units").or_default() += 1;
             continue;
         }
         let name_off = split_str(btf, base, &base_strs, name);
         let id = add_unless_in_base(btf, &in_base, &[name_off, info(KIND_FUNC, 0, false), proto]);
+        *outcome.entry(if id < btf.start_id { "in the base already" } else { "encoded" }).or_default() += 1;
+        if explaining {
+            why.note(name, if id < btf.start_id {
+                "=> FUNC: the base BTF has it already (this split BTF refers to it)".into()
+            } else {
+                format!("=> FUNC emitted{}", if kfuncs.tags(name).is_empty() { "" } else { ", tagged as a kfunc" })
+            });
+        }
         let mut tags = kfuncs.tags(name);
         for t in &first.decl_tags {
             if !tags.contains(t) {
@@ -508,6 +624,7 @@ fn add_functions(
             add_unless_in_base(btf, &in_base, &[tag, info(KIND_DECL_TAG, 0, false), id, *idx as u32]);
         }
     }
+    outcome.into_iter().collect()
 }
 
 /// Remove the prototypes made for function candidates that got no FUNC (pahole makes a
@@ -600,8 +717,17 @@ fn add_percpu_vars(
     places: &[CuPlacement],
     die_map: &[(u64, u32)],
     percpu: Option<&PercpuVars<'_>>,
+    why: &mut Explain,
 ) {
-    let Some(percpu) = percpu else { return };
+    let Some(percpu) = percpu else {
+        for v in cus.iter().flat_map(|c| &c.vars) {
+            if why.wants(v.name) {
+                why.note(v.name, format!("variable: no BTF: the file has no {PERCPU_SECTION} \
+                                           section (only per-CPU variables are encoded)"));
+            }
+        }
+        return;
+    };
     let mut seen = std::collections::HashSet::new();
     let mut entries: Vec<(u32, u32, u32)> = Vec::new();
     for (cu, place) in cus.iter().zip(places) {
@@ -609,8 +735,21 @@ fn add_percpu_vars(
             if v.declaration {
                 continue;
             }
-            let Some(addr) = v.address else { continue };
-            let Some((offset, size)) = percpu.lookup(addr, v.name) else { continue };
+            let explaining = why.wants(v.name);
+            let Some(addr) = v.address else {
+                if explaining {
+                    why.note_cu(v.name, cu.name, "variable: no BTF: no static address (a register \
+                                                  or stack variable)".into());
+                }
+                continue;
+            };
+            let Some((offset, size)) = percpu.lookup(addr, v.name) else {
+                if explaining {
+                    why.note_cu(v.name, cu.name, format!("variable: no BTF: not a per-CPU \
+                                                          variable (not in {PERCPU_SECTION})"));
+                }
+                continue;
+            };
             let Some(die) = v.type_die else { continue };
             let ty = match v.local_type {
                 Some(l) => global_ref(place, l),
@@ -621,6 +760,10 @@ fn add_percpu_vars(
             };
             if !seen.insert(addr) {
                 continue;
+            }
+            if explaining {
+                why.note_cu(v.name, cu.name, format!("variable: => VAR emitted in {PERCPU_SECTION} \
+                                                      at offset {offset}, size {size}"));
             }
             let linkage = u32::from(v.external);
             let id = btf.add_var(v.name, ty, linkage);

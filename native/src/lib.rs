@@ -36,18 +36,19 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown cause".into())
 }
 
-/// Raw BTF, counters, and the distilled base when one was asked for.
-type EncodeOutput = (Py<PyBytes>, Py<PyDict>, Option<Py<PyBytes>>);
+/// Raw BTF, counters, the distilled base when one was asked for, and the explanations.
+type EncodeOutput = (Py<PyBytes>, Py<PyDict>, Option<Py<PyBytes>>, Vec<String>);
 
 /// Encode the DWARF of the ELF file at `path` as raw BTF.
 ///
 /// `kfuncs`: the kfuncs of the file's `.BTF_ids` kfunc sets as (name, KF_* flags), read on the
 /// Python side (`btfbuild.kfuncs`); each FUNC of such a name gets the `decl_tag_kfuncs` tags.
+/// `explain`: names of functions or variables to say why they get BTF or not.
 #[pyfunction(name = "encode")]
 #[pyo3(signature = (path, *, base=None, distilled_base=false, threads=0, vars=true, consistent_func=true, optimized_func=true,
                     gen_floats=true,
                     enum64=true, decl_tags=true, type_tags=true, lang_exclude=Vec::new(),
-                    kfuncs=Vec::new()))]
+                    kfuncs=Vec::new(), explain=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn encode_file(
     py: Python<'_>,
@@ -64,6 +65,7 @@ fn encode_file(
     type_tags: bool,
     lang_exclude: Vec<u16>,
     kfuncs: Vec<(Vec<u8>, u32)>,
+    explain: Vec<Vec<u8>>,
 ) -> PyResult<EncodeOutput> {
     let opts = convert::Options {
         vars,
@@ -89,7 +91,7 @@ fn encode_file(
                 None => None,
             };
             encode::timing_note("base parsed", t0);
-            encode::encode(&map, &opts, threads, base.as_ref(), distilled_base, &kfuncs)
+            encode::encode(&map, &opts, threads, base.as_ref(), distilled_base, &kfuncs, &explain)
         }))
             .map_err(|p| format!("internal error (please report): {}", panic_message(p.as_ref())))?
             .map(|enc| {
@@ -103,8 +105,11 @@ fn encode_file(
             d.set_item("cus", stats.cus)?;
             d.set_item("cus_skipped", stats.cus_skipped)?;
             d.set_item("types_before_dedup", stats.types_before_dedup)?;
+            for (what, n) in &stats.functions {
+                d.set_item(format!("functions: {what}"), n)?;
+            }
             let distilled = distilled.map(|b| PyBytes::new(py, &b).unbind());
-            Ok((PyBytes::new(py, &bytes).unbind(), d.unbind(), distilled))
+            Ok((PyBytes::new(py, &bytes).unbind(), d.unbind(), distilled, stats.explanations))
         }
         Err(msg) => Err(EncodeError::new_err(msg)),
     }
