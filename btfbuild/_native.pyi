@@ -13,6 +13,7 @@ def encode(
     distilled_base: bool = False,
     threads: int = 0,
     vars: bool = True,
+    global_vars: bool = False,
     consistent_func: bool = True,
     optimized_func: bool = True,
     gen_floats: bool = True,

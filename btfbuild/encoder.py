@@ -69,7 +69,7 @@ def encode_file(path: Path, features: Features, *, base: Path | None = None, thr
     try:
         raw, stats, distilled, explanations = _native.encode(
             str(path), base=base_raw, distilled_base=features.distilled_base,
-            threads=threads, vars=features.var,
+            threads=threads, vars=features.var, global_vars=features.global_var,
             consistent_func=features.consistent_func, gen_floats=features.float,
             enum64=features.enum64,
             decl_tags=features.decl_tag, type_tags=features.type_tag,

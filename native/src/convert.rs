@@ -28,6 +28,8 @@ pub type R<'a> = EndianSlice<'a, RunTimeEndian>;
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub vars: bool,
+    /// with `vars`: every global variable (`global_var`), not only the per-CPU ones
+    pub global_vars: bool,
     pub consistent_func: bool,
     pub gen_floats: bool,
     pub enum64: bool,
@@ -66,7 +68,14 @@ pub struct VarCandidate<'a> {
     /// `type_die` as a CU-local type id, when the type is in this CU
     pub local_type: Option<u32>,
     pub declaration: bool,
+    /// compiler-made (DW_AT_artificial): not in the source, never encoded
+    pub artificial: bool,
     specification: Option<u64>,
+    /// with a DW_AT_specification: the declaration's type (pahole types a variable by its
+    /// declaration, so `extern int a[];` + `int a[4] = ...` is an incomplete array, size 0)
+    pub spec_type: Option<Option<u64>>,
+    /// `spec_type` as a CU-local type id
+    pub spec_local_type: Option<u32>,
 }
 
 impl CuTypes<'_> {
@@ -130,6 +139,7 @@ struct Attrs<'a> {
     encoding: Option<u64>,
     declaration: bool,
     external: bool,
+    artificial: bool,
     upper_bound: Option<i64>,
     count: Option<u64>,
     const_value: Option<i64>,
@@ -260,6 +270,7 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                 }
                 gimli::DW_AT_declaration => a.declaration = matches!(v, AttributeValue::Flag(true)),
                 gimli::DW_AT_external => a.external = matches!(v, AttributeValue::Flag(true)),
+                gimli::DW_AT_artificial => a.artificial = matches!(v, AttributeValue::Flag(true)),
                 gimli::DW_AT_upper_bound => a.upper_bound = sdata(&v),
                 gimli::DW_AT_count => a.count = udata(&v),
                 gimli::DW_AT_const_value => match v {
@@ -565,7 +576,10 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                         type_die: a.ty,
                         local_type: None,
                         declaration: false,
+                        artificial: a.artificial,
                         specification: a.specification,
+                        spec_type: None,
+                        spec_local_type: None,
                     });
                 }
             }
@@ -825,6 +839,7 @@ impl<'d, 'a> CuConverter<'d, 'a> {
                         v.name = n;
                     }
                     v.type_die = v.type_die.or(t);
+                    v.spec_type = Some(t);
                     v.external |= ext;
                 }
             }
@@ -834,6 +849,8 @@ impl<'d, 'a> CuConverter<'d, 'a> {
         self.aliases.sort_unstable();
         for i in 0..self.vars.len() {
             self.vars[i].local_type = self.vars[i].type_die.and_then(|d| self.resolve_local(d));
+            self.vars[i].spec_local_type =
+                self.vars[i].spec_type.flatten().and_then(|d| self.resolve_local(d));
         }
         let mut externals = Vec::new();
         for i in 0..self.fixups.len() {

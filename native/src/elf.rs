@@ -20,6 +20,8 @@ pub struct Symbol<'a> {
 
 pub struct Elf<'a> {
     pub file: object::File<'a>,
+    /// the whole file
+    pub data: &'a [u8],
     pub big_endian: bool,
     pub relocatable: bool,
     pub sections: HashMap<String, Cow<'a, [u8]>>,
@@ -48,7 +50,7 @@ impl<'a> Elf<'a> {
                 sections.insert((*name).to_string(), data);
             }
         }
-        let mut elf = Elf { file, big_endian, relocatable, sections };
+        let mut elf = Elf { file, data, big_endian, relocatable, sections };
         if relocatable {
             elf.apply_relocations()?;
         }
@@ -121,5 +123,43 @@ impl<'a> Elf<'a> {
     pub fn section_index(&self, name: &str) -> Option<(usize, u64, u64)> {
         let s = self.file.section_by_name(name)?;
         Some((s.index().0, s.address(), s.size()))
+    }
+}
+
+/// One entry of the section header table, as pahole's variable encoding looks at it.
+pub struct SectionInfo<'a> {
+    pub index: usize,
+    pub name: &'a [u8],
+    pub sh_type: u32,
+    pub addr: u64,
+    pub size: u64,
+}
+
+fn section_infos_of<H: object::read::elf::FileHeader<Endian = object::Endianness>>(
+    data: &[u8],
+) -> Result<Vec<SectionInfo<'_>>, String> {
+    use object::read::elf::SectionHeader as _;
+    let header = H::parse(data).map_err(|e| format!("ELF header: {e}"))?;
+    let endian = header.endian().map_err(|e| format!("ELF header: {e}"))?;
+    let table = header.sections(endian, data).map_err(|e| format!("section headers: {e}"))?;
+    Ok(table
+        .iter()
+        .enumerate()
+        .map(|(index, s)| SectionInfo {
+            index,
+            name: table.section_name(endian, s).unwrap_or(b""),
+            sh_type: s.sh_type(endian),
+            addr: s.sh_addr(endian).into(),
+            size: s.sh_size(endian).into(),
+        })
+        .collect())
+}
+
+/// The section header table of the ELF file `data` (index 0 included).
+pub fn section_infos(data: &[u8]) -> Result<Vec<SectionInfo<'_>>, String> {
+    if data.get(4) == Some(&object::elf::ELFCLASS64) {
+        section_infos_of::<object::elf::FileHeader64<object::Endianness>>(data)
+    } else {
+        section_infos_of::<object::elf::FileHeader32<object::Endianness>>(data)
     }
 }

@@ -242,7 +242,12 @@ fn convert_and_merge<'a>(
         opts.optimized_func,
         &mut why,
     );
-    if opts.vars {
+    if opts.vars && opts.global_vars {
+        let sections = crate::elf::section_infos(elf.data)?;
+        let ptr_size = if elf.file.is_64() { 8 } else { 4 };
+        let ctx = VarContext { sections: &sections, symbols: &symbols, relocatable: elf.relocatable, ptr_size };
+        add_global_vars(&mut btf, &cus, &places, &die_map, &ctx, &mut why);
+    } else if opts.vars {
         let percpu = PercpuVars::new(&symbols, elf.section_index(PERCPU_SECTION));
         add_percpu_vars(&mut btf, &cus, &places, &die_map, percpu.as_ref(), &mut why);
     } else {
@@ -707,6 +712,172 @@ fn add_unless_in_base(btf: &mut Btf, in_base: &HashMap<&[u32], u32, FnvBuild>, r
     match in_base.get(rec) {
         Some(&id) => id,
         None => btf.push_record(rec),
+    }
+}
+
+/// What `global_var` needs of the ELF file.
+struct VarContext<'e, 'a> {
+    sections: &'e [crate::elf::SectionInfo<'a>],
+    symbols: &'e [crate::elf::Symbol<'a>],
+    relocatable: bool,
+    ptr_size: u64,
+}
+
+/// Name prefixes of variables pahole never encodes (generated, and of no use to anyone).
+const FILTERED_VAR_PREFIXES: &[&[u8]] = &[
+    b"__UNIQUE_ID",
+    b"__tpstrtab_",
+    b"__exitcall_",
+    b"__gendwarfksyms_ptr_",
+    b"__func_stack_frame_non_standard_",
+];
+
+/// pahole's `btf_name_valid`: a C-like identifier (dots allowed) shorter than 128 bytes.
+fn btf_name_valid(name: &[u8]) -> bool {
+    let Some((&first, rest)) = name.split_first() else { return false };
+    (first.is_ascii_alphabetic() || first == b'_' || first == b'.')
+        && name.len() < 128
+        && rest.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.')
+}
+
+/// Size in bytes of the (pre-dedup) type `id`, as pahole's `tag__size` sees it; 0 for void,
+/// forward declarations and function types.
+fn type_size(btf: &Btf, mut id: u32, ptr_size: u64) -> u64 {
+    for _ in 0..256 {
+        if id == 0 || id < btf.start_id {
+            return 0;
+        }
+        let r = btf.record(id);
+        match info_kind(r[1]) {
+            KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 | KIND_FLOAT => {
+                return u64::from(r[2]);
+            }
+            KIND_PTR => return ptr_size,
+            KIND_TYPEDEF | KIND_CONST | KIND_VOLATILE | KIND_RESTRICT | KIND_TYPE_TAG => id = r[2],
+            KIND_ARRAY => return u64::from(r[5]).saturating_mul(type_size(btf, r[3], ptr_size)),
+            _ => return 0,
+        }
+    }
+    0
+}
+
+/// pahole 1.30's variable encoding with `global_var`: every variable defined at the top level
+/// of a compile unit with a static address (`DW_OP_addr`) and not compiler-made gets a VAR,
+/// in the DATASEC of the section holding it (the first PROGBITS or NOBITS section whose
+/// address range does; in a relocatable object, the section of the object symbol of that name
+/// and value), unless
+/// - its name is empty, starts with one of [`FILTERED_VAR_PREFIXES`] or is not a valid BTF
+///   name (pahole with `encode_force`);
+/// - it sits at offset 0 of the section without an object symbol of its name there (DWARF
+///   gives address 0 to variables the linker discarded);
+/// - its type is void or of size 0, or it is larger than 4 GB or beyond 4 GB into the section.
+///
+/// Each DATASEC lists its variables by offset and is as large as the end of the last one;
+/// DATASECs come in section order.
+fn add_global_vars(
+    btf: &mut Btf,
+    cus: &[CuTypes<'_>],
+    places: &[CuPlacement],
+    die_map: &[(u64, u32)],
+    ctx: &VarContext<'_, '_>,
+    why: &mut Explain,
+) {
+    const SHT_PROGBITS: u32 = 1;
+    const SHT_NOBITS: u32 = 8;
+    // relocatable objects: object symbols by (name, value) -> section
+    let mut by_name_value: HashMap<(&[u8], u64), usize> = HashMap::new();
+    if ctx.relocatable {
+        for s in ctx.symbols.iter().filter(|s| s.is_object) {
+            if let Some(sec) = s.section {
+                by_name_value.entry((s.name, s.address)).or_insert(sec);
+            }
+        }
+    }
+    let mut per_section: BTreeMap<usize, Vec<(u32, u32, u32)>> = BTreeMap::new();
+    for (cu, place) in cus.iter().zip(places) {
+        for v in &cu.vars {
+            let explaining = why.wants(v.name);
+            let skip = |why: &mut Explain, reason: &str| {
+                if explaining {
+                    why.note_cu(v.name, cu.name, format!("variable: no BTF: {reason}"));
+                }
+            };
+            if v.declaration || v.artificial {
+                skip(why, "a declaration, or made by the compiler");
+                continue;
+            }
+            let Some(addr) = v.address else {
+                skip(why, "no static address (a register or stack variable)");
+                continue;
+            };
+            let shndx = if ctx.relocatable {
+                by_name_value.get(&(v.name, addr)).copied()
+            } else {
+                ctx.sections.iter().skip(1).find(|s| {
+                    (s.sh_type == SHT_PROGBITS || s.sh_type == SHT_NOBITS)
+                        && s.addr <= addr
+                        && addr - s.addr < s.size
+                }).map(|s| s.index)
+            };
+            let Some(shndx) = shndx else {
+                skip(why, "its address is in no data section");
+                continue;
+            };
+            let offset = addr - ctx.sections[shndx].addr;
+            if v.name.is_empty() || FILTERED_VAR_PREFIXES.iter().any(|p| v.name.starts_with(p)) {
+                skip(why, "a generated name pahole leaves out");
+                continue;
+            }
+            if offset == 0
+                && !ctx.symbols.iter().any(|s| s.is_object && s.section == Some(shndx) && s.name == v.name)
+            {
+                skip(why, "at offset 0 with no symbol of its name there (discarded by the linker)");
+                continue;
+            }
+            if !btf_name_valid(v.name) {
+                skip(why, "not a valid BTF name");
+                continue;
+            }
+            // typed by its declaration when it has one, as pahole does
+            let (type_die, local) = match v.spec_type {
+                Some(t) => (t, v.spec_local_type),
+                None => (v.type_die, v.local_type),
+            };
+            let Some(die) = type_die else {
+                skip(why, "void type");
+                continue;
+            };
+            let ty = match local {
+                Some(l) => global_ref(place, l),
+                None => match die_map.binary_search_by_key(&die, |&(d, _)| d) {
+                    Ok(i) => die_map[i].1,
+                    Err(_) => {
+                        skip(why, "its type could not be resolved");
+                        continue;
+                    }
+                },
+            };
+            let size = type_size(btf, ty, ctx.ptr_size);
+            if size == 0 || size > u64::from(u32::MAX) || offset > u64::from(u32::MAX) {
+                skip(why, "size 0, or size or offset beyond 4 GB");
+                continue;
+            }
+            let id = btf.add_var(v.name, ty, u32::from(v.external));
+            if explaining {
+                why.note_cu(v.name, cu.name, format!(
+                    "variable: => VAR emitted in {} at offset {offset}, size {size}",
+                    String::from_utf8_lossy(ctx.sections[shndx].name)));
+            }
+            per_section.entry(shndx).or_default().push((offset as u32, id, size as u32));
+        }
+    }
+    for (shndx, mut entries) in per_section {
+        entries.sort_by_key(|&(offset, _, _)| offset);
+        let &(last_offset, _, last_size) = entries.last().expect("a section with variables");
+        btf.add_datasec(ctx.sections[shndx].name, last_offset + last_size);
+        for (offset, id, size) in entries {
+            btf.add_secinfo(id, offset, size);
+        }
     }
 }
 

@@ -45,7 +45,7 @@ type EncodeOutput = (Py<PyBytes>, Py<PyDict>, Option<Py<PyBytes>>, Vec<String>);
 /// Python side (`btfbuild.kfuncs`); each FUNC of such a name gets the `decl_tag_kfuncs` tags.
 /// `explain`: names of functions or variables to say why they get BTF or not.
 #[pyfunction(name = "encode")]
-#[pyo3(signature = (path, *, base=None, distilled_base=false, threads=0, vars=true, consistent_func=true, optimized_func=true,
+#[pyo3(signature = (path, *, base=None, distilled_base=false, threads=0, vars=true, global_vars=false, consistent_func=true, optimized_func=true,
                     gen_floats=true,
                     enum64=true, decl_tags=true, type_tags=true, lang_exclude=Vec::new(),
                     kfuncs=Vec::new(), explain=Vec::new()))]
@@ -57,6 +57,7 @@ fn encode_file(
     distilled_base: bool,
     threads: usize,
     vars: bool,
+    global_vars: bool,
     consistent_func: bool,
     optimized_func: bool,
     gen_floats: bool,
@@ -69,6 +70,7 @@ fn encode_file(
 ) -> PyResult<EncodeOutput> {
     let opts = convert::Options {
         vars,
+        global_vars,
         consistent_func,
         gen_floats,
         enum64,
