@@ -13,7 +13,6 @@ import struct
 import sys
 from array import array
 from itertools import starmap
-from struct import iter_unpack
 
 from ..errors import BtfFormatError
 from .model import Btf, Endian, RawLayout
@@ -145,7 +144,7 @@ def parse_with_limits(data: bytes, base: Btf | None = None) -> tuple[Btf, Sanity
     if base is not None and base.endian != endian:
         raise BtfFormatError("split BTF and its base differ in byte order")
     strings = StringTable(
-        data[hdr_len + str_off : hdr_len + str_off + str_len],
+        memoryview(data)[hdr_len + str_off : hdr_len + str_off + str_len],  # copied once, there
         base.strings if base is not None else None,
     )
     btf = Btf(base, strings=strings, endian=endian)
@@ -166,7 +165,7 @@ def _past_end(tid: int, kind: int) -> BtfFormatError:
     return BtfFormatError(f"type [{tid}] {_kind_name(kind)}: record runs past the type section")
 
 
-def _column_max(chunks: list[memoryview], width: int, columns: tuple[int, ...],
+def _column_max(chunks: list[bytes], width: int, columns: tuple[int, ...],
                 swap: bool) -> list[int]:
     """The largest value in each of *columns* of the u32 records (*width* words each) in
     *chunks*: one C-level pass over all members (or parameters, values) of all types."""
@@ -189,11 +188,15 @@ def _parse_types(data: bytes, start: int, length: int,
     hdr = struct.Struct(e + "III")
     u32 = struct.Struct(e + "I")
     i32 = struct.Struct(e + "i")
-    triple = e + "III"
-    pair = e + "II"
-    ipair = e + "Ii"
-    # offsets are relative to the type section; unpacking past its end raises struct.error
-    sec = memoryview(data)[start : start + length]
+    # bound methods of compiled formats: iter_unpack(format, ...) looks the format up per call
+    triples = struct.Struct(e + "III").iter_unpack
+    pairs = struct.Struct(e + "II").iter_unpack
+    ipairs = struct.Struct(e + "Ii").iter_unpack
+    # offsets are relative to the type section; unpacking past its end raises struct.error.
+    # A copy, not a memoryview: unpacking from bytes and slicing them is cheaper, and ~45k
+    # small bytes (the per-type member and parameter chunks) take less memory than as many
+    # memoryviews (~180 bytes each)
+    sec = data[start : start + length] if start or length != len(data) else data
     types: list[BtfType] = []
     append = types.append
     pos = 0
@@ -205,11 +208,11 @@ def _parse_types(data: bytes, start: int, length: int,
     max_name = 0
     max_ref = 0
     unknown = False
-    member_chunks: list[memoryview] = []  # (name, type, offset): STRUCT, UNION
-    param_chunks: list[memoryview] = []  # (name, type): FUNC_PROTO
-    value_chunks: list[memoryview] = []  # (name, value): ENUM
-    value64_chunks: list[memoryview] = []  # (name, lo, hi): ENUM64
-    secinfo_chunks: list[memoryview] = []  # (type, offset, size): DATASEC
+    member_chunks: list[bytes] = []  # (name, type, offset): STRUCT, UNION
+    param_chunks: list[bytes] = []  # (name, type): FUNC_PROTO
+    value_chunks: list[bytes] = []  # (name, value): ENUM
+    value64_chunks: list[bytes] = []  # (name, lo, hi): ENUM64
+    secinfo_chunks: list[bytes] = []  # (type, offset, size): DATASEC
     try:
         while pos < end:
             name_off, info, st = unpack_hdr(sec, pos)
@@ -229,7 +232,7 @@ def _parse_types(data: bytes, start: int, length: int,
                         raise _past_end(len(types) + 1, _FUNC_PROTO)
                     sub = sec[pos : pos + extra]
                     param_chunks.append(sub)
-                    append(FuncProto(name_off, st, list(starmap(Param, iter_unpack(pair, sub)))))
+                    append(FuncProto(name_off, st, list(starmap(Param, pairs(sub)))))
                     pos += extra
                 else:
                     append(FuncProto(name_off, st, []))
@@ -249,9 +252,9 @@ def _parse_types(data: bytes, start: int, length: int,
                 member_chunks.append(sub)
                 if hi & 0x8000:
                     members = [Member(n, ty, off & 0xFFFFFF, off >> 24)
-                               for n, ty, off in iter_unpack(triple, sub)]
+                               for n, ty, off in triples(sub)]
                 else:
-                    members = list(starmap(Member, iter_unpack(triple, sub)))
+                    members = list(starmap(Member, triples(sub)))
                 append((Union if hi & 0x0100 else Struct)(  # kind 5 or 4
                     name_off, st, members, hi >= 0x8000))
                 pos += extra
@@ -292,8 +295,8 @@ def _parse_types(data: bytes, start: int, length: int,
                 sub = sec[pos : pos + extra]
                 value_chunks.append(sub)
                 kflag = info >> 31 == 1
-                append(Enum(name_off, st, list(starmap(EnumValue, iter_unpack(
-                    ipair if kflag else pair, sub))), kflag))
+                append(Enum(name_off, st, list(starmap(EnumValue, (ipairs if kflag else pairs)(
+                    sub))), kflag))
                 pos += extra
             elif kind in (_FUNC, _FUNC_PROTO, _STRUCT, _UNION):
                 raise AssertionError(f"kind {kind} without reserved bits takes the fast path")
@@ -305,7 +308,7 @@ def _parse_types(data: bytes, start: int, length: int,
                 value64_chunks.append(sub)
                 kflag = info >> 31 == 1
                 vals = []
-                for n, lo, high in iter_unpack(triple, sub):
+                for n, lo, high in triples(sub):
                     v = (high << 32) | lo
                     if kflag and v >= 1 << 63:
                         v -= 1 << 64
@@ -342,7 +345,7 @@ def _parse_types(data: bytes, start: int, length: int,
                     raise _past_end(len(types) + 1, kind)
                 sub = sec[pos : pos + extra]
                 secinfo_chunks.append(sub)
-                append(Datasec(name_off, st, list(starmap(VarSecinfo, iter_unpack(triple, sub)))))
+                append(Datasec(name_off, st, list(starmap(VarSecinfo, triples(sub)))))
                 pos += extra
             elif kind == _FLOAT:
                 append(Float(name_off, st))
@@ -378,7 +381,7 @@ def _parse_types(data: bytes, start: int, length: int,
     return types, limits
 
 
-def _raw(name_off: int, info: int, st: int, data: memoryview, pos: int, extra: int,
+def _raw(name_off: int, info: int, st: int, data: bytes, pos: int, extra: int,
          reason: str) -> Unknown:
     """Keep a record the typed kinds cannot hold faithfully, with why, for validation."""
     return Unknown(name_off, (info >> 24) & 0x1F, info, st, bytes(data[pos : pos + extra]), reason)

@@ -7,15 +7,16 @@ Names are decoded as UTF-8 with ``surrogateescape`` so any byte sequence round-t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from itertools import accumulate, repeat
+from collections.abc import Iterable, Iterator
+from itertools import accumulate, chain, repeat
 from operator import add
 
 
 class StringTable:
     __slots__ = ("_cache", "_data", "_filled", "_index", "base", "start")
 
-    def __init__(self, data: bytes | bytearray = b"\0", base: StringTable | None = None) -> None:
+    def __init__(self, data: bytes | bytearray | memoryview = b"\0",
+                 base: StringTable | None = None) -> None:
         self._data = bytearray(data)
         self.base = base
         self.start = base.end if base is not None else 0
@@ -43,7 +44,7 @@ class StringTable:
     def _decode_all(self) -> Iterator[tuple[int, str]]:
         """``(offset, string)`` for every string start of this table: one split beats a find
         and a decode per lookup."""
-        data = bytes(self._data)
+        data = self._data  # decoded as it is: a copy of megabytes costs page faults too
         texts: list[str]
         if data.isascii():
             texts = data.decode("ascii").split("\0")
@@ -64,14 +65,13 @@ class StringTable:
     def as_dict(self) -> dict[int, str]:
         """A new dict of the string at every string start (and every offset looked up so far),
         base tables included: for bulk lookups without a call per name."""
-        d = self.base.as_dict() if self.base is not None else {}
-        if self._filled:
-            d.update(self._cache)
-        elif d:
-            d.update(self._decode_all())
-        else:
-            d = dict(self._decode_all())
-        return d
+        return dict(self.items())
+
+    def items(self) -> Iterable[tuple[int, str]]:
+        """``(offset, string)`` for what :meth:`as_dict` holds, base tables first: to fill a
+        dict of one's own (a dict subclass) without building and copying another."""
+        own = self._cache.items() if self._filled else self._decode_all()
+        return own if self.base is None else chain(self.base.items(), own)
 
     def get(self, off: int) -> str:
         """The string at *off*; raises IndexError for an offset outside the table."""

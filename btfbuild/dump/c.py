@@ -179,10 +179,16 @@ _IS_CHAIN_LINK = _table(_PTR, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _ARRAY)
 _IS_EMIT_PASS = _table(_PTR, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _ARRAY)
 # nothing dumping them does but mark them ordered: left out of the sort
 _IS_NOOP = _table(_FUNC, _VAR, _DATASEC)
+
+
+def _mask(*codes: int) -> bytes:
+    """A bytes.translate table: 1 for *codes*, 0 for the other kinds."""
+    return bytes(1 if k in codes else 0 for k in range(256))
+
+
 # bytes.translate tables: 1 for the kinds dumping does something for, or for the others
 _ACTORS = bytes(0 if k < _NKINDS and _IS_NOOP[k] else 1 for k in range(256))
-_FUNCS_VARS = bytes(1 if k in (_FUNC, _VAR) else 0 for k in range(256))
-_DATASECS = bytes(1 if k == _DATASEC else 0 for k in range(256))
+_FUNCS_VARS = _mask(_FUNC, _VAR)
 # the rank of a type at the end of a named reference chain (and of a named type itself)
 _RANK_NAMED = tuple(
     1 if k in (_ENUM, _ENUM64) else 2 if k in (_INT, _FLOAT) else 3 if k in (_STRUCT, _UNION)
@@ -206,8 +212,18 @@ _NAME_MARK = "\0"
 _TYPE_ID = attrgetter("type_id")
 _INDEX_TYPE_ID = attrgetter("index_type_id")
 _PLUS_ONE = (1).__add__
-_MEMBERS = attrgetter("members")
-_PARAMS = attrgetter("params")
+
+
+def _ids_of(kinds: bytes, *codes: int) -> list[int]:
+    """The ids of the types of kinds *codes*, by code: for kinds with few types, where a pass
+    over all ids (``compress``) would cost more (~25M instructions for vmlinux)."""
+    out: list[int] = []
+    for code in codes:
+        tid = kinds.find(code)
+        while tid >= 0:
+            out.append(tid)
+            tid = kinds.find(code, tid + 1)
+    return out
 
 
 def _indent(lvl: int) -> str:
@@ -234,7 +250,7 @@ class _Names(dict[int, str]):
     """Names by string offset; an offset inside a string is read from the table on a miss."""
 
     def __init__(self, btf: Btf) -> None:
-        super().__init__(btf.strings.as_dict())
+        super().__init__(btf.strings.items())
         self[0] = ""
         self._get = btf.strings.get
 
@@ -245,7 +261,22 @@ class _Names(dict[int, str]):
 
 class CDumper:
     """libbpf's ``struct btf_dump`` for C output: state carried across ``dump_type`` calls,
-    over flat tables of the types (``kinds`` tells what each entry of ``types`` is)."""
+    over flat tables of the types (``kinds`` tells what each entry of ``types`` is).
+
+    The per-id tables indexed in the passes are lists, not bytes or bytearrays: indexing a
+    list is a specialised instruction, indexing bytes is a generic call (~10x the work);
+    ``kind_bytes`` is for the bulk operations (``find``, ``translate``).
+
+    Slots, as the state is read in every step: with more than 30 attributes an instance dict
+    is no longer a split one, and each ``self.x`` a dict lookup rather than a slot read."""
+
+    __slots__ = (
+        "_align", "_decl_anon", "_decl_inline", "_decl_named", "_emit_to", "_final", "_hashes",
+        "_inline_defs", "_layouts", "_proto_targets", "_size", "_str_hashes", "current",
+        "emit_state", "fwd_emitted", "ident_names", "keys", "kind_bytes", "kinds", "name",
+        "name_offs", "names", "order_state", "parts", "ptr_size", "queue", "referenced",
+        "resolved", "str_of", "type_names", "types", "write",
+    )
 
     def __init__(self, btf: Btf) -> None:
         types: list[Any] = [btf.type(0)]
@@ -253,21 +284,22 @@ class CDumper:
             types.extend(b.types)
         self.types = types
         n = len(types)
-        self.kinds = kinds = bytes(map(_KIND_CODES.__getitem__, map(type, types)))
+        self.kind_bytes = kinds = bytes(map(_KIND_CODES.__getitem__, map(type, types)))
         if _UNKNOWN in kinds:
             t = types[kinds.index(_UNKNOWN)]
             raise BtfbuildError(f"kind {t.raw_kind} cannot be dumped as C")
         self.str_of = str_of = _Names(btf)
         self.name = str_of.__getitem__
+        self.kinds: list[int] = list(kinds)
         self.name_offs: list[int] = [t.name_off for t in types]
         self.names: list[str] = list(map(str_of.__getitem__, self.name_offs))
         self.ptr_size = self._pointer_size()
-        self.order_state = bytearray(n)
+        self.order_state = [_NOT_STARTED] * n
         self.order_state[0] = _DONE
-        self.emit_state = bytearray(n)
+        self.emit_state = [_NOT_STARTED] * n
         self.emit_state[0] = _DONE
-        self.fwd_emitted = bytearray(n)
-        self.referenced = bytearray(n)  # for the types it matters for: see _classify
+        self.fwd_emitted = [False] * n
+        self.referenced = [False] * n  # for the types it matters for: see _classify
         self.resolved: list[str | None] = [None] * n
         self.type_names: dict[str, int] = {}  # struct, union and enum tags
         self.ident_names: dict[str, int] = {}  # typedef names and enumerators
@@ -298,7 +330,7 @@ class CDumper:
 
     def _pointer_size(self) -> int:
         """The size of the first 'long' type, as libbpf guesses it; else the host's (8)."""
-        kinds = self.kinds
+        kinds = self.kind_bytes
         names = self.names
         types = self.types
         tid = kinds.find(_INT)
@@ -433,6 +465,7 @@ class CDumper:
         sizes = self._size
         aligns = self._align
         ptr_size = self.ptr_size
+        kbytes = self.kind_bytes
         first: list[int] = []
         add_first = first.append
         rest: list[int] = []
@@ -445,7 +478,7 @@ class CDumper:
         composites: list[Any] = []
         protos: list[Any] = []
         arrays: list[Any] = []
-        for tid in compress(range(len(types)), kinds.translate(_ACTORS)):
+        for tid in compress(range(len(types)), kbytes.translate(_ACTORS)):
             k = kinds[tid]
             if k == _FUNC_PROTO:
                 protos.append(types[tid])
@@ -501,19 +534,24 @@ class CDumper:
                 add_rest(tid)
 
         if unnamed_enums:
-            found = set(refs)
-            found.update(map(_TYPE_ID, chain.from_iterable(map(_MEMBERS, composites))))
-            found.update(map(_TYPE_ID, chain.from_iterable(map(_PARAMS, protos))))
-            found.update(map(_TYPE_ID, arrays), map(_INDEX_TYPE_ID, arrays))
-            if not found.issuperset(unnamed_enums):  # FUNC, VAR and DATASEC refer too
-                ids = range(len(types))
-                found.update(map(_TYPE_ID, compress(types, kinds.translate(_FUNCS_VARS))))
-                for tid in compress(ids, kinds.translate(_DATASECS)):
-                    found.update(map(_TYPE_ID, types[tid].vars))
+            # which of them anything refers to: intersections with the (few) candidates look
+            # each reference up in a small set rather than add them all to a large one; the
+            # ids are read by list comprehensions, where reading a slot is a specialised
+            # instruction (map with attrgetter is a generic lookup per item)
+            wanted = set(unnamed_enums)
+            found = wanted.intersection(refs)
+            found |= wanted.intersection([m.type_id for t in composites for m in t.members])
+            found |= wanted.intersection([p.type_id for t in protos for p in t.params])
+            found |= wanted.intersection(chain(map(_TYPE_ID, arrays),
+                                               map(_INDEX_TYPE_ID, arrays)))
+            if found != wanted:  # FUNC, VAR and DATASEC refer too
+                found |= wanted.intersection(
+                    [t.type_id for t in compress(types, kbytes.translate(_FUNCS_VARS))])
+                for tid in _ids_of(kbytes, _DATASEC):
+                    found |= wanted.intersection(map(_TYPE_ID, types[tid].vars))
             ref = self.referenced
-            for tid in unnamed_enums:
-                if tid in found:
-                    ref[tid] = 1
+            for tid in found:
+                ref[tid] = True
         return first, rest, anon_protos
 
     def _runs(self, ids: list[int]) -> list[int | list[int]]:
@@ -733,13 +771,13 @@ class CDumper:
             a = aligns[m.type_id]
             if a is None:
                 a = self._align_of(m.type_id)
-            if not a:
+            if a > max_align:
+                max_align = a
+            elif not a:
                 if align is None:
                     align = a
                 continue
-            if a > max_align:
-                max_align = a
-            if not m.bitfield_size and m.bit_offset % (8 * a):
+            if m.bit_offset % (8 * a) and not m.bitfield_size:  # (the cheaper test first)
                 packed = True
                 if align is None:
                     align = 1
@@ -833,7 +871,15 @@ class CDumper:
             raise BtfbuildError(f"unsatisfiable type cycle, id:[{tid}]")
 
         if k == _PTR:
-            strong = self._order(self.types[tid].type_id, True)
+            # inline: what _order returns for an ordered type or a named struct or union
+            # behind a pointer (most pointers lead to one or the other)
+            nxt = self.types[tid].type_id
+            if state[nxt] == _DONE:
+                strong = 1
+            elif _IS_COMPOSITE[self.kinds[nxt]] and self.name_offs[nxt]:
+                strong = 0
+            else:
+                strong = self._order(nxt, True)
             state[tid] = _DONE
             return strong
         if _IS_COMPOSITE[k]:
@@ -853,7 +899,8 @@ class CDumper:
             return 1
         if k == _FUNC_PROTO:
             t = self.types[tid]
-            strong = self._order(t.ret_type_id, through_ptr) > 0
+            ret = t.ret_type_id
+            strong = state[ret] == _DONE or self._order(ret, through_ptr) > 0
             order = self._order
             for p in t.params:
                 pt = p.type_id
@@ -861,16 +908,19 @@ class CDumper:
                     strong = True
             return int(strong)
         if k == _TYPEDEF:
-            strong = self._order(self.types[tid].type_id, through_ptr)
+            nxt = self.types[tid].type_id
+            strong = 1 if state[nxt] == _DONE else self._order(nxt, through_ptr)
             if through_ptr and not strong:
                 return 0
             self.queue.append(tid)
             state[tid] = _DONE
             return 1
         if _IS_MODIFIER[k]:
-            return self._order(self.types[tid].type_id, through_ptr)
+            nxt = self.types[tid].type_id
+            return 1 if state[nxt] == _DONE else self._order(nxt, through_ptr)
         if k == _ARRAY:
-            return self._order(self.types[tid].type_id, False)
+            nxt = self.types[tid].type_id
+            return 1 if state[nxt] == _DONE else self._order(nxt, False)
         if _IS_INTLIKE[k]:
             state[tid] = _DONE
             return 0
@@ -928,13 +978,13 @@ class CDumper:
                     return
                 self._struct_fwd(tid)
                 w(";\n\n")
-                self.fwd_emitted[tid] = 1
+                self.fwd_emitted[tid] = True
             elif k == _TYPEDEF:
                 # the typedef is enough for uses through a pointer
                 if not self._is_blacklisted(tid):
                     self._typedef_def(tid, 0)
                     w(";\n\n")
-                self.fwd_emitted[tid] = 1
+                self.fwd_emitted[tid] = True
             return
 
         if _IS_COMPOSITE[k]:
@@ -965,7 +1015,7 @@ class CDumper:
             elif not self.fwd_emitted[tid] and tid != cont_id:
                 self._struct_fwd(tid)
                 w(";\n\n")
-                self.fwd_emitted[tid] = 1
+                self.fwd_emitted[tid] = True
             if top_level:
                 self._struct_def(tid, t, 0)
                 w(";\n\n")
@@ -1483,13 +1533,13 @@ def _kfuncs(d: CDumper) -> None:
     w = d.write
     w("\n/* BPF kfuncs */\n#ifndef BPF_NO_KFUNC_PROTOTYPES\n")
     types = d.types
-    kinds = d.kinds
+    kinds = d.kind_bytes
     tid = kinds.find(_DECL_TAG)
     while tid >= 0:
         t = types[tid]
         if t.component_idx == -1 and d.names[tid] == KFUNC_TAG:
             fid = t.type_id
-            if kinds[fid] == _FUNC:
+            if d.kinds[fid] == _FUNC:
                 w("extern ")
                 d.emit_decl(types[fid].type_id, d.names[fid])
                 w(" __weak __ksym;\n")

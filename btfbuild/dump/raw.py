@@ -65,7 +65,7 @@ class _Names(dict[int, str]):
     no Python call; other offsets (inside a string, or invalid) are resolved on first use."""
 
     def __init__(self, btf: Btf) -> None:
-        super().__init__(btf.strings.as_dict())
+        super().__init__(btf.strings.items())
         self._get = btf.strings.get
         self[0] = "(anon)"
 
