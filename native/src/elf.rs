@@ -119,11 +119,6 @@ impl<'a> Elf<'a> {
             })
             .collect()
     }
-
-    pub fn section_index(&self, name: &str) -> Option<(usize, u64, u64)> {
-        let s = self.file.section_by_name(name)?;
-        Some((s.index().0, s.address(), s.size()))
-    }
 }
 
 /// One entry of the section header table, as pahole's variable encoding looks at it.

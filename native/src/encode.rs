@@ -14,7 +14,7 @@ use crate::btf::*;
 use crate::convert::{CuConverter, CuTypes, Options, R};
 use crate::elf::Elf;
 use object::Object;
-use crate::select::{ElfFunctions, PercpuVars, SkipReason, PERCPU_SECTION};
+use crate::select::{ElfFunctions, SkipReason, PERCPU_SECTION};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use rayon::prelude::*;
 
@@ -242,14 +242,17 @@ fn convert_and_merge<'a>(
         opts.optimized_func,
         &mut why,
     );
-    if opts.vars && opts.global_vars {
+    if opts.vars {
         let sections = crate::elf::section_infos(elf.data)?;
         let ptr_size = if elf.file.is_64() { 8 } else { 4 };
-        let ctx = VarContext { sections: &sections, symbols: &symbols, relocatable: elf.relocatable, ptr_size };
-        add_global_vars(&mut btf, &cus, &places, &die_map, &ctx, &mut why);
-    } else if opts.vars {
-        let percpu = PercpuVars::new(&symbols, elf.section_index(PERCPU_SECTION));
-        add_percpu_vars(&mut btf, &cus, &places, &die_map, percpu.as_ref(), &mut why);
+        let ctx = VarContext {
+            sections: &sections,
+            symbols: &symbols,
+            relocatable: elf.relocatable,
+            ptr_size,
+            percpu_only: !opts.global_vars,
+        };
+        add_vars(&mut btf, &cus, &places, &die_map, &ctx, &mut why);
     } else {
         for v in cus.iter().flat_map(|c| &c.vars) {
             if why.wants(v.name) {
@@ -270,6 +273,11 @@ fn convert_and_merge<'a>(
 
 /// DIE offset -> merged type id, sorted by offset.
 type DieMap = Vec<(u64, u32)>;
+
+/// The merged type id of the DIE at `die`, looked up in a [`DieMap`].
+fn die_type(die_map: &[(u64, u32)], die: u64) -> Option<u32> {
+    die_map.binary_search_by_key(&die, |&(d, _)| d).ok().map(|i| die_map[i].1)
+}
 
 /// Where one CU's types and strings landed in the merged BTF.
 struct CuPlacement {
@@ -347,10 +355,8 @@ fn merge(cus: &mut [CuTypes<'_>], base: Option<&Btf>) -> Result<(Btf, Vec<CuPlac
         all.sort_unstable();
         for (cu, &word_base) in cus.iter().zip(&words_at) {
             for &(w, die) in &cu.externals {
-                let id = all
-                    .binary_search_by_key(&die, |&(d, _)| d)
-                    .map(|i| all[i].1)
-                    .map_err(|_| format!("reference to DIE at .debug_info+{die:#x}, which is not a type"))?;
+                let id = die_type(&all, die)
+                    .ok_or_else(|| format!("reference to DIE at .debug_info+{die:#x}, which is not a type"))?;
                 out.words[word_base + w as usize] = id;
             }
         }
@@ -454,9 +460,9 @@ fn add_function_candidates(
                 remap_record(&mut rec, |n| n, |t| global_ref(place, t)); // names: done in `merge`
                 // what is left to fix up lies in other CUs
                 for &(w, die) in &f.proto_fixups {
-                    match die_map.binary_search_by_key(&die, |&(d, _)| d) {
-                        Ok(i) => rec[w as usize] = die_map[i].1,
-                        Err(_) => skip = Some(SkipReason::CrossUnitType),
+                    match die_type(die_map, die) {
+                        Some(id) => rec[w as usize] = id,
+                        None => skip = Some(SkipReason::CrossUnitType),
                     }
                 }
                 if skip.is_none() {
@@ -611,14 +617,14 @@ fn add_functions(
         let name_off = split_str(btf, base, &base_strs, name);
         let id = add_unless_in_base(btf, &in_base, &[name_off, info(KIND_FUNC, 0, false), proto]);
         *outcome.entry(if id < btf.start_id { "in the base already" } else { "encoded" }).or_default() += 1;
+        let mut tags = kfuncs.tags(name);
         if explaining {
             why.note(name, if id < btf.start_id {
                 "=> FUNC: the base BTF has it already (this split BTF refers to it)".into()
             } else {
-                format!("=> FUNC emitted{}", if kfuncs.tags(name).is_empty() { "" } else { ", tagged as a kfunc" })
+                format!("=> FUNC emitted{}", if tags.is_empty() { "" } else { ", tagged as a kfunc" })
             });
         }
-        let mut tags = kfuncs.tags(name);
         for t in &first.decl_tags {
             if !tags.contains(t) {
                 tags.push(t.clone());
@@ -715,12 +721,14 @@ fn add_unless_in_base(btf: &mut Btf, in_base: &HashMap<&[u32], u32, FnvBuild>, r
     }
 }
 
-/// What `global_var` needs of the ELF file.
+/// What variable encoding needs of the ELF file, and which sections it encodes.
 struct VarContext<'e, 'a> {
     sections: &'e [crate::elf::SectionInfo<'a>],
     symbols: &'e [crate::elf::Symbol<'a>],
     relocatable: bool,
     ptr_size: u64,
+    /// only `.data..percpu` (the default; `global_var` encodes every section)
+    percpu_only: bool,
 }
 
 /// Name prefixes of variables pahole never encodes (generated, and of no use to anyone).
@@ -761,11 +769,11 @@ fn type_size(btf: &Btf, mut id: u32, ptr_size: u64) -> u64 {
     0
 }
 
-/// pahole 1.30's variable encoding with `global_var`: every variable defined at the top level
-/// of a compile unit with a static address (`DW_OP_addr`) and not compiler-made gets a VAR,
-/// in the DATASEC of the section holding it (the first PROGBITS or NOBITS section whose
-/// address range does; in a relocatable object, the section of the object symbol of that name
-/// and value), unless
+/// pahole 1.30's variable encoding: every variable defined at the top level of a compile unit
+/// with a static address (`DW_OP_addr`) and not compiler-made gets a VAR, in the DATASEC of
+/// the section holding it (the first PROGBITS or NOBITS section whose address range does; in a
+/// relocatable object, the section of the object symbol of that name and value), if that
+/// section is encoded (by default only `.data..percpu`; every one with `global_var`), unless
 /// - its name is empty, starts with one of [`FILTERED_VAR_PREFIXES`] or is not a valid BTF
 ///   name (pahole with `encode_force`);
 /// - it sits at offset 0 of the section without an object symbol of its name there (DWARF
@@ -774,16 +782,26 @@ fn type_size(btf: &Btf, mut id: u32, ptr_size: u64) -> u64 {
 ///
 /// Each DATASEC lists its variables by offset and is as large as the end of the last one;
 /// DATASECs come in section order.
-fn add_global_vars(
+fn add_vars<'a>(
     btf: &mut Btf,
     cus: &[CuTypes<'_>],
     places: &[CuPlacement],
     die_map: &[(u64, u32)],
-    ctx: &VarContext<'_, '_>,
+    ctx: &VarContext<'_, 'a>,
     why: &mut Explain,
 ) {
     const SHT_PROGBITS: u32 = 1;
     const SHT_NOBITS: u32 = 8;
+    let percpu = ctx.sections.iter().find(|s| s.name == PERCPU_SECTION.as_bytes()).map(|s| s.index);
+    if ctx.percpu_only && percpu.is_none() {
+        for v in cus.iter().flat_map(|c| &c.vars) {
+            if why.wants(v.name) {
+                why.note(v.name, format!("variable: no BTF: the file has no {PERCPU_SECTION} \
+                                           section (only per-CPU variables are encoded)"));
+            }
+        }
+        return;
+    }
     // relocatable objects: object symbols by (name, value) -> section
     let mut by_name_value: HashMap<(&[u8], u64), usize> = HashMap::new();
     if ctx.relocatable {
@@ -794,6 +812,8 @@ fn add_global_vars(
         }
     }
     let mut per_section: BTreeMap<usize, Vec<(u32, u32, u32)>> = BTreeMap::new();
+    // (section, name) of the object symbols, made when a variable at offset 0 first asks
+    let mut objects_by_section: Option<HashSet<(usize, &'a [u8])>> = None;
     for (cu, place) in cus.iter().zip(places) {
         for v in &cu.vars {
             let explaining = why.wants(v.name);
@@ -823,13 +843,22 @@ fn add_global_vars(
                 skip(why, "its address is in no data section");
                 continue;
             };
+            if ctx.percpu_only && Some(shndx) != percpu {
+                skip(why, &format!("not a per-CPU variable (not in {PERCPU_SECTION})"));
+                continue;
+            }
             let offset = addr - ctx.sections[shndx].addr;
             if v.name.is_empty() || FILTERED_VAR_PREFIXES.iter().any(|p| v.name.starts_with(p)) {
                 skip(why, "a generated name pahole leaves out");
                 continue;
             }
             if offset == 0
-                && !ctx.symbols.iter().any(|s| s.is_object && s.section == Some(shndx) && s.name == v.name)
+                && !objects_by_section
+                    .get_or_insert_with(|| {
+                        ctx.symbols.iter().filter(|s| s.is_object)
+                            .filter_map(|s| Some((s.section?, s.name))).collect()
+                    })
+                    .contains(&(shndx, v.name))
             {
                 skip(why, "at offset 0 with no symbol of its name there (discarded by the linker)");
                 continue;
@@ -847,15 +876,9 @@ fn add_global_vars(
                 skip(why, "void type");
                 continue;
             };
-            let ty = match local {
-                Some(l) => global_ref(place, l),
-                None => match die_map.binary_search_by_key(&die, |&(d, _)| d) {
-                    Ok(i) => die_map[i].1,
-                    Err(_) => {
-                        skip(why, "its type could not be resolved");
-                        continue;
-                    }
-                },
+            let Some(ty) = local.map(|l| global_ref(place, l)).or_else(|| die_type(die_map, die)) else {
+                skip(why, "its type could not be resolved");
+                continue;
             };
             let size = type_size(btf, ty, ctx.ptr_size);
             if size == 0 || size > u64::from(u32::MAX) || offset > u64::from(u32::MAX) {
@@ -878,77 +901,6 @@ fn add_global_vars(
         for (offset, id, size) in entries {
             btf.add_secinfo(id, offset, size);
         }
-    }
-}
-
-/// VARs and the `.data..percpu` DATASEC for per-CPU variables, each address once.
-fn add_percpu_vars(
-    btf: &mut Btf,
-    cus: &[CuTypes<'_>],
-    places: &[CuPlacement],
-    die_map: &[(u64, u32)],
-    percpu: Option<&PercpuVars<'_>>,
-    why: &mut Explain,
-) {
-    let Some(percpu) = percpu else {
-        for v in cus.iter().flat_map(|c| &c.vars) {
-            if why.wants(v.name) {
-                why.note(v.name, format!("variable: no BTF: the file has no {PERCPU_SECTION} \
-                                           section (only per-CPU variables are encoded)"));
-            }
-        }
-        return;
-    };
-    let mut seen = std::collections::HashSet::new();
-    let mut entries: Vec<(u32, u32, u32)> = Vec::new();
-    for (cu, place) in cus.iter().zip(places) {
-        for v in &cu.vars {
-            if v.declaration {
-                continue;
-            }
-            let explaining = why.wants(v.name);
-            let Some(addr) = v.address else {
-                if explaining {
-                    why.note_cu(v.name, cu.name, "variable: no BTF: no static address (a register \
-                                                  or stack variable)".into());
-                }
-                continue;
-            };
-            let Some((offset, size)) = percpu.lookup(addr, v.name) else {
-                if explaining {
-                    why.note_cu(v.name, cu.name, format!("variable: no BTF: not a per-CPU \
-                                                          variable (not in {PERCPU_SECTION})"));
-                }
-                continue;
-            };
-            let Some(die) = v.type_die else { continue };
-            let ty = match v.local_type {
-                Some(l) => global_ref(place, l),
-                None => match die_map.binary_search_by_key(&die, |&(d, _)| d) {
-                    Ok(i) => die_map[i].1,
-                    Err(_) => continue,
-                },
-            };
-            if !seen.insert(addr) {
-                continue;
-            }
-            if explaining {
-                why.note_cu(v.name, cu.name, format!("variable: => VAR emitted in {PERCPU_SECTION} \
-                                                      at offset {offset}, size {size}"));
-            }
-            let linkage = u32::from(v.external);
-            let id = btf.add_var(v.name, ty, linkage);
-            entries.push((offset, id, size));
-        }
-    }
-    if entries.is_empty() {
-        return;
-    }
-    entries.sort_unstable();
-    let end = entries.iter().map(|&(o, _, s)| o + s).max().unwrap_or(0);
-    btf.add_datasec(PERCPU_SECTION.as_bytes(), end);
-    for (offset, id, size) in entries {
-        btf.add_secinfo(id, offset, size);
     }
 }
 

@@ -18,14 +18,11 @@
 //!
 //! (pahole releases after 1.30 also drop names that have several addresses; 1.30 does not.)
 //!
-//! Variables (VAR + DATASEC), by default only per-CPU ones: a CU-level variable definition
-//! (named itself or through its DW_AT_specification) whose address holds a sized
-//! `STT_OBJECT` symbol of the same name in `.data..percpu` becomes a VAR (global linkage if
-//! external) and an entry of the `.data..percpu` DATASEC, each address once; the DATASEC's
-//! size is the end of its last variable, as pahole computes it.
+//! Variables (VAR + DATASEC), by default only the per-CPU ones of `.data..percpu`, every
+//! global one with `global_var`: see `add_vars` in encode.rs.
 
 use crate::elf::Symbol;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 pub const PERCPU_SECTION: &str = ".data..percpu";
 
@@ -86,36 +83,5 @@ impl<'a> ElfFunctions<'a> {
         } else {
             Err(SkipReason::NotInSymtab)
         }
-    }
-}
-
-pub struct PercpuVars<'a> {
-    pub section_size: u64,
-    section_addr: u64,
-    /// address -> (symbol name, size)
-    by_addr: HashMap<u64, (&'a [u8], u64)>,
-}
-
-impl<'a> PercpuVars<'a> {
-    pub fn new(symbols: &[Symbol<'a>], section: Option<(usize, u64, u64)>) -> Option<Self> {
-        let (idx, addr, size) = section?;
-        let mut by_addr = HashMap::new();
-        for s in symbols {
-            if s.is_object && s.section == Some(idx) && s.size > 0 {
-                by_addr.entry(s.address).or_insert((s.name, s.size));
-            }
-        }
-        Some(PercpuVars { section_size: size, section_addr: addr, by_addr })
-    }
-
-    /// (offset in the section, size) of the per-CPU variable `name` at `address`. The symbol
-    /// there must carry the same name: a variable the linker discarded keeps address 0 in
-    /// DWARF, which is also the address of the first per-CPU variable.
-    pub fn lookup(&self, address: u64, name: &[u8]) -> Option<(u32, u32)> {
-        let &(sym, size) = self.by_addr.get(&address)?;
-        if sym != name {
-            return None;
-        }
-        Some(((address - self.section_addr) as u32, size as u32))
     }
 }
