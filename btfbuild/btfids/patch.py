@@ -46,15 +46,16 @@ def replace_range(path: str, fd: int, offset: int, data: bytes, old: bytes | Non
         raise BtfIdsError(f"FAILED cannot write {path}: range {offset}+{len(data)} is past the end "
                           f"of the file ({size} bytes)")
     try:
-        span = changed_span(old, data) if old is not None and len(old) == len(data) else (0, -1)
-        if span is None:
-            return
-        first, last = span
-        if last >= first and (offset + first) // PAGE_SIZE == (offset + last) // PAGE_SIZE:
-            chunk = data[first : last + 1]
-            if os.pwrite(fd, chunk, offset + first) != len(chunk):
-                raise OSError(errno.EIO, "short write")
-            return
+        if old is not None and len(old) == len(data):
+            span = changed_span(old, data)
+            if span is None:
+                return
+            first, last = span
+            if (offset + first) // PAGE_SIZE == (offset + last) // PAGE_SIZE:
+                chunk = data[first : last + 1]
+                if os.pwrite(fd, chunk, offset + first) != len(chunk):
+                    raise OSError(errno.EIO, "short write")
+                return
 
         def build(src: int, dst: int) -> None:
             copy_range(src, dst, size)
