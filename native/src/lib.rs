@@ -163,6 +163,36 @@ fn btf_lookup_names(
     names::lookup(&lv, &want).map_err(pyo3::exceptions::PyValueError::new_err)
 }
 
+/// libbpf's `btf__dedup` over raw BTF: `raw` is standalone BTF, or split BTF over `base` (raw
+/// BTF; its types keep their ids and absorb equal split types). Returns the deduplicated raw
+/// BTF in the input's byte order. EncodeError on malformed input or a failed dedup.
+#[pyfunction]
+#[pyo3(signature = (raw, base=None))]
+fn btf_dedup(py: Python<'_>, raw: PyBuffer<u8>, base: Option<PyBuffer<u8>>) -> PyResult<Py<PyBytes>> {
+    let raw = buffer_bytes(&raw)?;
+    let base = match &base {
+        Some(b) => Some(buffer_bytes(b)?),
+        None => None,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<u8>, String> {
+        let base = match base {
+            Some(b) => Some(btf::parse_raw(b, 1, 0).map_err(|e| format!("base BTF: {e}"))?),
+            None => None,
+        };
+        let (start_id, start_str) = base.as_ref().map_or((1, 0), |b| (b.type_count(), b.strings.start + b.strings.data.len() as u32));
+        let mut btf = btf::parse_raw(raw, start_id, start_str)?;
+        let big_endian = raw.len() >= 2 && raw[0] == 0xeb;
+        dedup::dedup(&mut btf, base.as_ref())?;
+        Ok(btf.to_bytes(big_endian))
+    }))
+    .map_err(|p| format!("internal error (please report): {}", panic_message(p.as_ref())))
+    .and_then(|r| r);
+    match result {
+        Ok(bytes) => Ok(PyBytes::new(py, &bytes).unbind()),
+        Err(msg) => Err(EncodeError::new_err(msg)),
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // a panic is caught and reported as EncodeError with its message; the default hook would
@@ -174,6 +204,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_file, m)?)?;
     m.add_function(wrap_pyfunction!(btf_record_count, m)?)?;
     m.add_function(wrap_pyfunction!(btf_lookup_names, m)?)?;
+    m.add_function(wrap_pyfunction!(btf_dedup, m)?)?;
     m.add("EncodeError", m.py().get_type::<EncodeError>())?;
     Ok(())
 }
