@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from btfbuild.btf import load
+from btfbuild.btf.types import Array, Int, IntEncoding
 from btfbuild.diff import diff
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -61,6 +62,23 @@ def assert_same_as_pahole(tool: Path, elf: Path, tmp: Path) -> None:
 def test_corpus_matches_pahole(pahole130: Path, tmp_path: Path, cc: str, dwarf: int) -> None:
     obj = compile_corpus(cc, dwarf, CORPUS / "kinds.c", tmp_path / "kinds.o")
     assert_same_as_pahole(pahole130, obj, tmp_path)
+
+
+@pytest.mark.parametrize("units", [("array_no_int",), ("array_no_int", "array_with_int")])
+def test_array_index_type_without_int_matches_pahole(pahole130: Path, tmp_path: Path,
+                                                     units: tuple[str, ...]) -> None:
+    """A CU with arrays but no `int` gets pahole 1.30's index type: a signed 32-bit `int`
+    (also when a later CU has its own `int`), and the file's BTF is otherwise the same."""
+    objs = [compile_corpus("gcc", 5, CORPUS / f"{u}.c", tmp_path / f"{u}.o") for u in units]
+    linked = tmp_path / "linked.o"
+    subprocess.run(["ld", "-r", *map(str, objs), "-o", str(linked)], check=True)
+    assert_same_as_pahole(pahole130, linked, tmp_path)
+    btf = load(tmp_path / "ours.btf")
+    index_types = {t.index_type_id for _, t in btf if isinstance(t, Array)}
+    assert len(index_types) == 1
+    index = btf.type(index_types.pop())
+    assert isinstance(index, Int) and btf.name(index) == "int"
+    assert (index.size, index.bits, index.encoding) == (4, 32, IntEncoding.SIGNED)
 
 
 def test_output_is_deterministic_across_threads(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@
 //!   `data_bit_offset` bitfields), or FWD when only declared;
 //! * enumeration: ENUM, or ENUM64 when wider than 4 bytes (unless enum64 is off);
 //! * array: one ARRAY whose length is the product of all dimensions (as pahole does), indexed by
-//!   the CU's `int` or a synthesized `__ARRAY_SIZE_TYPE__`;
+//!   the CU's `int`, or when it has none another CU's (see `encode::Merger`);
 //! * subroutine types: FUNC_PROTO (unspecified parameters end in a `(0, 0)` parameter);
 //! * atomic and unspecified types are transparent (the referenced type, or void).
 //!
@@ -819,8 +819,7 @@ impl<'d, 'a> CuConverter<'d, 'a> {
     }
 
     fn finish(mut self) -> Result<CuTypes<'a>, gimli::Error> {
-        // array index type: the CU's `int`; without one, the merge uses another CU's (pahole
-        // reuses the first `int` its encoder met) or synthesizes `__ARRAY_SIZE_TYPE__`
+        // array index type: the CU's `int`; without one, the merge picks it (`encode::Merger`)
         let mut index_words = Vec::new();
         if let Some(id) = self.int_id {
             for &w in &self.index_type_needed {

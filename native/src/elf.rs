@@ -57,6 +57,18 @@ impl<'a> Elf<'a> {
         Ok(elf)
     }
 
+    /// Where debug section `name` lies in the file (offset, length), when it is read in place
+    /// (neither compressed nor relocated).
+    pub fn file_range(&self, name: &str) -> Option<(usize, usize)> {
+        match self.sections.get(name)? {
+            Cow::Borrowed(s) => {
+                let off = (s.as_ptr() as usize).checked_sub(self.data.as_ptr() as usize)?;
+                (off + s.len() <= self.data.len()).then_some((off, s.len()))
+            }
+            Cow::Owned(_) => None,
+        }
+    }
+
     pub fn section_data(&self, name: &str) -> &[u8] {
         self.sections.get(name).map_or(&[], |c| c.as_ref())
     }

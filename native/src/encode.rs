@@ -2,8 +2,10 @@
 //!
 //! 1. map the file, read (decompress, relocate) the debug sections;
 //! 2. convert every compile unit to CU-local BTF, in parallel;
-//! 3. merge the CUs in section order into one BTF (ids and strings remapped), resolving
-//!    cross-CU references;
+//! 3. meanwhile merge the converted CUs, in section order, into one BTF (ids and strings
+//!    remapped) and free each CU's own tables, then resolve cross-CU references. Memory holds
+//!    the merged BTF and the few CUs in flight, and the pages of `.debug_info` already read
+//!    are handed back (`Release`), so the peak stays well under the sum of all CUs;
 //! 4. choose the functions and variables that get FUNC/VAR (pahole's rules, `select.rs`);
 //! 5. deduplicate; write.
 //!
@@ -16,7 +18,8 @@ use crate::elf::Elf;
 use object::Object;
 use crate::select::{ElfFunctions, SkipReason, PERCPU_SECTION};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 pub struct EncodeStats {
     pub cus: usize,
@@ -152,6 +155,7 @@ fn load_dwarf<'a>(elf: &'a Elf<'_>) -> Result<gimli::Dwarf<R<'a>>, String> {
 ///
 /// `kfuncs` lists the kfuncs of the file's `.BTF_ids` kfunc sets with their KF_* flags (see
 /// [`KfuncTags`]); empty unless `decl_tag_kfuncs` is asked for.
+#[allow(clippy::too_many_arguments)] // the options of one call, passed through from Python
 pub fn encode(
     data: &[u8],
     opts: &Options,
@@ -160,6 +164,7 @@ pub fn encode(
     distill: bool,
     kfuncs: &[(Vec<u8>, u32)],
     explain: &[Vec<u8>],
+    release: Release<'_>,
 ) -> Result<Encoded, String> {
     let t0 = std::time::Instant::now();
     if let Some(b) = base {
@@ -172,7 +177,7 @@ pub fn encode(
     }
     let mut opts = opts.clone();
     opts.register_params = register_params(elf.file.architecture());
-    let (btf, stats) = convert_and_merge(&elf, &opts, threads, base, kfuncs, explain)?;
+    let (btf, stats) = convert_and_merge(&elf, &opts, threads, base, kfuncs, explain, release)?;
     match base {
         Some(b) if distill => {
             let (new_base, split) = crate::distill::distill(&btf, b)
@@ -190,6 +195,7 @@ fn convert_and_merge<'a>(
     base: Option<&Btf>,
     kfuncs: &[(Vec<u8>, u32)],
     explain: &[Vec<u8>],
+    release: Release<'_>,
 ) -> Result<(Btf, EncodeStats), String> {
     let t0 = std::time::Instant::now();
     let dwarf = load_dwarf(elf)?;
@@ -214,23 +220,74 @@ fn convert_and_merge<'a>(
             .run()
             .map_err(|e| format!("CU at .debug_info+{off:#x}: {e}"))
     };
+    let cross_unit = may_refer_across_units(elf.section_data(".debug_abbrev"));
+    let mut merger = Merger::new(base, cross_unit);
+    let mut cus: Vec<CuTypes<'a>> = Vec::with_capacity(headers.len());
+    let mut info_pages = elf.file_range(".debug_info").map(|r| PageRelease::new(r, release));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    let mut cus: Vec<CuTypes<'a>> =
-        pool.install(|| headers.par_iter().map(convert).collect::<Result<Vec<_>, String>>())?;
-    timing_note("converted", t0);
+    // The workers convert CUs in the order of a shared counter and send them here; this thread
+    // merges them in section order as they arrive and frees each one's types. So only the
+    // merged BTF and a few CUs in flight are in memory, never all CUs' own tables at once.
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<(usize, Result<CuTypes<'a>, String>)>();
+    pool.in_place_scope(|scope| -> Result<(), String> {
+        for _ in 0..threads.max(1) {
+            let (tx, next, stop, convert, headers) = (tx.clone(), &next, &stop, &convert, &headers);
+            scope.spawn(move |_| {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(h) = headers.get(i) else { break };
+                    let cu = convert(h);
+                    let failed = cu.is_err();
+                    if tx.send((i, cu)).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut early: BTreeMap<usize, Result<CuTypes<'a>, String>> = BTreeMap::new();
+        let merge_in_order = || -> Result<(), String> {
+            for (i, cu) in rx {
+                early.insert(i, cu);
+                while let Some(cu) = early.remove(&cus.len()) {
+                    let mut cu = cu?;
+                    merger.add(&mut cu)?;
+                    cus.push(cu);
+                    if let (Some(pages), Some(next)) = (&mut info_pages, headers.get(cus.len())) {
+                        pages.done_up_to(next.offset().as_debug_info_offset().map_or(0, |o| o.0));
+                    }
+                }
+            }
+            Ok(())
+        };
+        let merged = merge_in_order();
+        if merged.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        merged
+    })?;
+    if cus.len() != headers.len() {
+        return Err("a worker thread stopped before converting every compile unit".into());
+    }
+    // the DWARF has been read: the file's pages are not needed again, but for the symbol table
+    // and a few strings, which fault back in when read
+    release(0, elf.data.len());
+    timing_note("converted and merged", t0);
     let mut stats = EncodeStats {
         cus: cus.len(),
-        cus_skipped: cus.iter().filter(|c| c.skipped).count(),
-        types_before_dedup: cus.iter().map(|c| c.btf.offs.len()).sum(),
+        cus_skipped: merger.skipped,
+        types_before_dedup: merger.types,
         explanations: Vec::new(),
         functions: Vec::new(),
     };
     let mut why = Explain::new(explain);
-    let (mut btf, places, die_map) = merge(&mut cus, base)?;
-    timing_note("merged", t0);
+    let (mut btf, places, die_map) = merger.finish()?;
+    timing_note("cross-unit references resolved", t0);
     let symbols = elf.symbols();
     let elf_funcs = ElfFunctions::new(&symbols);
     let funcs = add_function_candidates(
@@ -260,6 +317,7 @@ fn convert_and_merge<'a>(
             }
         }
     }
+    drop(die_map);
     let remap = crate::dedup::dedup_with_map(&mut btf, base)?;
     timing_note("deduplicated", t0);
     let kfunc_tags = KfuncTags::new(kfuncs, &elf_funcs);
@@ -269,6 +327,81 @@ fn convert_and_merge<'a>(
     drop_unused_protos(&mut btf, &candidate_protos);
     stats.explanations = why.report(explain);
     Ok((btf, stats))
+}
+
+/// Tells the input file's mapping that a byte range (file offsets) will not be read again
+/// soon, so its pages leave this process's memory; reading them later is still correct.
+pub type Release<'r> = &'r (dyn Fn(usize, usize) + Sync);
+
+/// Gives back the pages of `.debug_info` behind the CUs already merged, a block at a time.
+struct PageRelease<'r> {
+    /// file offset of `.debug_info`, and how far into it pages were given back
+    file_off: usize,
+    done: usize,
+    release: Release<'r>,
+}
+
+impl<'r> PageRelease<'r> {
+    /// Blocks smaller than this are not worth a system call.
+    const BLOCK: usize = 8 << 20;
+
+    fn new((file_off, _len): (usize, usize), release: Release<'r>) -> Self {
+        PageRelease { file_off, done: 0, release }
+    }
+
+    /// Every CU before section offset `end` is merged.
+    fn done_up_to(&mut self, end: usize) {
+        if end >= self.done + Self::BLOCK {
+            (self.release)(self.file_off + self.done, end - self.done);
+            self.done = end;
+        }
+    }
+}
+
+/// Whether some abbreviation in `.debug_abbrev` has a form that can refer to a DIE of another
+/// unit (DW_FORM_ref_addr, the GNU alt-file reference, or DW_FORM_indirect, which may be any
+/// form). Only then must the merge keep every CU's DIE map to resolve such references; gcc's
+/// and clang's non-LTO kernels have none. Unreadable abbreviations count as "may".
+fn may_refer_across_units(abbrev: &[u8]) -> bool {
+    const REF_ADDR: u64 = 0x10;
+    const INDIRECT: u64 = 0x16;
+    const IMPLICIT_CONST: u64 = 0x21;
+    const GNU_REF_ALT: u64 = 0x1f20;
+    fn uleb(data: &[u8], pos: &mut usize) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *data.get(*pos)?;
+            *pos += 1;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    let scan = || -> Option<bool> {
+        let mut pos = 0usize;
+        while pos < abbrev.len() {
+            if uleb(abbrev, &mut pos)? == 0 {
+                continue; // end of a table (or padding between tables)
+            }
+            uleb(abbrev, &mut pos)?; // tag
+            pos += 1; // has-children flag
+            loop {
+                let (attr, form) = (uleb(abbrev, &mut pos)?, uleb(abbrev, &mut pos)?);
+                match form {
+                    0 if attr == 0 => break,
+                    REF_ADDR | INDIRECT | GNU_REF_ALT => return Some(true),
+                    IMPLICIT_CONST => {
+                        uleb(abbrev, &mut pos)?; // the constant (SLEB128: same length rules)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Some(false)
+    };
+    scan().unwrap_or(true)
 }
 
 /// DIE offset -> merged type id, sorted by offset.
@@ -284,43 +417,50 @@ struct CuPlacement {
     base: u32,
 }
 
-/// Concatenate the CUs' types into one BTF: CU-local id `l` of a CU becomes `base + l`, names
-/// move into the shared string table. Returns the BTF, each CU's placement and, when some CU
-/// refers outside itself, the global DIE map (DIE offset -> merged id) for cross-CU lookups.
-///
-/// Each CU's types and strings are freed once copied, and its function candidates' names are
-/// moved into the shared string table then, so that the merged BTF does not double the memory.
-fn merge(cus: &mut [CuTypes<'_>], base: Option<&Btf>) -> Result<(Btf, Vec<CuPlacement>, DieMap), String> {
-    let mut out = match base {
-        Some(b) => Btf::new(b.type_count(), b.strings.data.len() as u32),
-        None => Btf::new(1, 0),
-    };
-    let total_words: usize = cus.iter().map(|c| c.btf.words.len()).sum();
-    out.words.reserve(total_words);
-    out.offs.reserve(cus.iter().map(|c| c.btf.offs.len()).sum());
-    let mut places: Vec<CuPlacement> = Vec::with_capacity(cus.len());
-    // a CU without `int` indexes its arrays with the first `int` of any CU (pahole's encoder
-    // reuses the first it met); only if no CU has one is `__ARRAY_SIZE_TYPE__` made up
-    let need_index = cus.iter().any(|c| !c.index_words.is_empty());
-    let synthesized = if need_index && cus.iter().all(|c| c.int_id.is_none()) {
-        Some(out.add_int(b"__ARRAY_SIZE_TYPE__", 4, 0, 32))
-    } else {
-        None
-    };
-    let global_int = synthesized.or_else(|| {
-        let mut base = out.type_count() - 1;
-        cus.iter().find_map(|c| {
-            let found = c.int_id.map(|l| l + base);
-            base += c.btf.offs.len() as u32;
-            found
-        })
-    });
-    let has_externals = cus.iter().any(|c| !c.externals.is_empty());
-    let mut words_at = Vec::with_capacity(cus.len());
-    for cu in cus.iter_mut() {
+/// Concatenates the CUs' types, in section order, into one BTF: CU-local id `l` of a CU
+/// becomes `base + l`, names move into the shared string table, and each CU's own tables are
+/// freed once copied (its function candidates' names move into the shared string table then).
+struct Merger {
+    out: Btf,
+    places: Vec<CuPlacement>,
+    /// DIE offset -> merged id of all CUs' types, when a unit may refer into another
+    die_map: DieMap,
+    keep_die_maps: bool,
+    /// (merged word, DIE offset): references into other CUs, resolved by `finish`
+    externals: Vec<(usize, u64)>,
+    /// Array index type of the CUs without an `int`, as pahole 1.30 picks it: the first CU's
+    /// `int` merged so far; if there is none yet when a CU needs one, a signed 32-bit `int`
+    /// goes in right after that CU's types (dedup folds it into any later CU's `int`).
+    index_type: Option<u32>,
+    types: usize,
+    skipped: usize,
+}
+
+impl Merger {
+    fn new(base: Option<&Btf>, keep_die_maps: bool) -> Self {
+        let out = match base {
+            Some(b) => Btf::new(b.type_count(), b.strings.data.len() as u32),
+            None => Btf::new(1, 0),
+        };
+        Merger {
+            out,
+            places: Vec::new(),
+            die_map: Vec::new(),
+            keep_die_maps,
+            externals: Vec::new(),
+            index_type: None,
+            types: 0,
+            skipped: 0,
+        }
+    }
+
+    /// Append the next CU's types; its type tables are emptied.
+    fn add(&mut self, cu: &mut CuTypes<'_>) -> Result<(), String> {
+        let out = &mut self.out;
         let base = out.type_count() - 1;
         let words_base = out.words.len();
-        words_at.push(words_base);
+        self.types += cu.btf.offs.len();
+        self.skipped += usize::from(cu.skipped);
         let strmap = string_remap(&cu.btf.strings, &mut out.strings);
         for i in 0..cu.btf.offs.len() {
             let rec = cu.btf.record(i as u32 + 1);
@@ -329,39 +469,55 @@ fn merge(cus: &mut [CuTypes<'_>], base: Option<&Btf>) -> Result<(Btf, Vec<CuPlac
             out.words.extend_from_slice(rec);
             remap_record(&mut out.words[start..], |n| strmap[n as usize], |t| if t == 0 { 0 } else { t + base });
         }
-        if let Some(g) = global_int {
-            for &w in &cu.index_words {
-                out.words[words_base + w as usize] = g;
-            }
+        if self.index_type.is_none() {
+            self.index_type = cu.int_id.map(|local| local + base);
+        }
+        if !cu.index_words.is_empty() {
+            let id = match self.index_type {
+                Some(id) => id,
+                None => {
+                    let id = out.add_int(b"int", 4, INT_SIGNED, 32);
+                    self.index_type = Some(id);
+                    id
+                }
+            };
+            cu.index_words.iter().for_each(|&w| out.words[words_base + w as usize] = id);
         }
         for f in &mut cu.funcs {
             remap_record(&mut f.proto, |n| strmap[n as usize], |t| t);
         }
+        // externals were written as 0 and shifted to `base`; `finish` patches them
+        for &(w, die) in &cu.externals {
+            if !self.keep_die_maps {
+                // no form can leave the unit: the DIE is in this CU and is not a type
+                return Err(not_a_type(die));
+            }
+            self.externals.push((words_base + w as usize, die));
+        }
+        if self.keep_die_maps {
+            self.die_map.extend(cu.die_map.iter().map(|&(d, l)| (d, l + base)));
+        }
         cu.btf = Btf::new(1, 0);
         cu.index_words = Vec::new();
-        if !has_externals {
-            cu.die_map = Vec::new(); // no CU refers into another: nothing will look DIEs up
-        }
-        // externals were written as 0 and shifted to `base`; they are patched below
-        places.push(CuPlacement { base });
+        cu.die_map = Vec::new();
+        cu.externals = Vec::new();
+        self.places.push(CuPlacement { base });
+        Ok(())
     }
-    // cross-CU references: find the CU holding the DIE
-    let mut all: Vec<(u64, u32)> = Vec::new();
-    if has_externals {
-        for (cu, place) in cus.iter_mut().zip(&places) {
-            all.extend(cu.die_map.iter().map(|&(d, l)| (d, l + place.base)));
-            cu.die_map = Vec::new();
+
+    /// The merged BTF with cross-CU references resolved, each CU's placement and the DIE map
+    /// (empty unless some unit may refer into another).
+    fn finish(mut self) -> Result<(Btf, Vec<CuPlacement>, DieMap), String> {
+        self.die_map.sort_unstable();
+        for &(w, die) in &self.externals {
+            self.out.words[w] = die_type(&self.die_map, die).ok_or_else(|| not_a_type(die))?;
         }
-        all.sort_unstable();
-        for (cu, &word_base) in cus.iter().zip(&words_at) {
-            for &(w, die) in &cu.externals {
-                let id = die_type(&all, die)
-                    .ok_or_else(|| format!("reference to DIE at .debug_info+{die:#x}, which is not a type"))?;
-                out.words[word_base + w as usize] = id;
-            }
-        }
+        Ok((self.out, self.places, self.die_map))
     }
-    Ok((out, places, all))
+}
+
+fn not_a_type(die: u64) -> String {
+    format!("reference to DIE at .debug_info+{die:#x}, which is not a type")
 }
 
 /// Offsets of a CU's strings in the merged table, indexed by the CU-local offset.
@@ -968,5 +1124,43 @@ fn types_match(btf: &Btf, base: Option<&Btf>, mut a: u32, mut b: u32) -> bool {
             }
             _ => return false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_refer_across_units;
+
+    /// One abbreviation table: code 1, DW_TAG_variable (0x34), no children, then the
+    /// (attribute, form) pairs given, then the end of the entry and of the table.
+    fn table(specs: &[u8]) -> Vec<u8> {
+        let mut t = vec![1, 0x34, 0];
+        t.extend_from_slice(specs);
+        t.extend_from_slice(&[0, 0, 0]);
+        t
+    }
+
+    #[test]
+    fn cross_unit_forms_are_found() {
+        // DW_AT_name strp, DW_AT_type ref4: unit-local only
+        assert!(!may_refer_across_units(&table(&[0x03, 0x0e, 0x49, 0x13])));
+        // DW_AT_type ref_addr
+        assert!(may_refer_across_units(&table(&[0x03, 0x0e, 0x49, 0x10])));
+        // DW_FORM_indirect may be anything
+        assert!(may_refer_across_units(&table(&[0x49, 0x16])));
+        // GNU alt-file reference (0x1f20, two-byte ULEB128)
+        assert!(may_refer_across_units(&table(&[0x49, 0xa0, 0x3e])));
+        // implicit_const carries a value that must be skipped, here 0x10 (not a form)
+        assert!(!may_refer_across_units(&table(&[0x3b, 0x21, 0x10, 0x49, 0x13])));
+        // a second table after the first one
+        let mut two = table(&[0x49, 0x13]);
+        two.extend(table(&[0x49, 0x10]));
+        assert!(may_refer_across_units(&two));
+    }
+
+    #[test]
+    fn truncated_abbreviations_count_as_may() {
+        assert!(may_refer_across_units(&[1, 0x34, 0, 0x49]));
+        assert!(may_refer_across_units(&[1, 0x80]));
     }
 }

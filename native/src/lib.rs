@@ -93,7 +93,13 @@ fn encode_file(
                 None => None,
             };
             encode::timing_note("base parsed", t0);
-            encode::encode(&map, &opts, threads, base.as_ref(), distilled_base, &kfuncs, &explain)
+            // SAFETY: the map is read-only and file-backed, so pages dropped by MADV_DONTNEED
+            // are read back from the file when touched again: no data changes, no dangling
+            // reference (the slices into the map stay valid). Only memory use goes down.
+            let release = |off: usize, len: usize| {
+                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, len) };
+            };
+            encode::encode(&map, &opts, threads, base.as_ref(), distilled_base, &kfuncs, &explain, &release)
         }))
             .map_err(|p| format!("internal error (please report): {}", panic_message(p.as_ref())))?
             .map(|enc| {
