@@ -6,6 +6,8 @@ full disk, a signal) leaves it exactly as it was, and readers see either the old
 new one. The temporary file gets the original's permission bits (and owner, when allowed). A
 symlink is followed: its target is replaced. Being a new inode, the file loses hard links to the
 old one and extended attributes, as with any tool that writes through a temporary file.
+:func:`replace_file` builds the new contents from the old file; :func:`write_file` is given them
+whole, and also creates a file that does not exist yet.
 
 There is no ``fsync``: kbuild's outputs are rebuilt after a crash anyway, and flushing a
 600 MB vmlinux would cost more than the whole job (the kernel's tools do not flush either).
@@ -43,6 +45,44 @@ def copy_range(src: int, dst: int, size: int) -> None:
         raise OSError(errno.EIO, f"short copy ({off} of {size} bytes)")
 
 
+def write_file(path: str | os.PathLike[str], data: bytes) -> None:
+    """Make *path* hold *data*, created or replaced as a whole. A new file gets the mode fopen()
+    gives one (0666 less the umask), a replaced one keeps its mode. Raises OSError; *path* is
+    then as it was and the temporary file gone."""
+    real = os.path.realpath(path)
+    directory = os.path.dirname(real) or "."
+    try:
+        mode: int | None = stat.S_IMODE(os.stat(real).st_mode)
+    except FileNotFoundError:
+        mode = None
+    fd, tmp = _create_temporary(directory, os.path.basename(real), 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if mode is not None:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        os.replace(tmp, real)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _create_temporary(directory: str, base: str, mode: int) -> tuple[int, str]:
+    """A new file next to *base* in *directory*, open for writing: (fd, path)."""
+    for attempt in range(100):
+        name = os.path.join(directory, f".{base}.btfbuild.{os.getpid()}.{attempt}")
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode), name
+        except FileExistsError:
+            continue
+    raise OSError(errno.EEXIST, "no free temporary file name")
+
+
 def replace_file(path: str | os.PathLike[str], build: Callable[[int, int], None]) -> None:
     """Replace *path* by what ``build(src_fd, dst_fd)`` writes into a fresh temporary file
     (*src_fd* is the original, open for reading). Raises OSError; the original is then
@@ -54,17 +94,7 @@ def replace_file(path: str | os.PathLike[str], build: Callable[[int, int], None]
     tmp: str | None = None
     try:
         st = os.fstat(src)
-        fd = -1
-        for attempt in range(100):
-            name = os.path.join(directory, f".{base}.btfbuild.{os.getpid()}.{attempt}")
-            try:
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            except FileExistsError:
-                continue
-            tmp = name
-            break
-        if tmp is None:
-            raise OSError(errno.EEXIST, "no free temporary file name")
+        fd, tmp = _create_temporary(directory, base, 0o600)
         try:
             build(src, fd)
             os.fchmod(fd, stat.S_IMODE(st.st_mode))

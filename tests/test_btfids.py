@@ -603,17 +603,18 @@ def test_patch_btfids_blob(forms_obj: Path, tmp_path: Path,
     assert (rc, err) == (255, f"FAILED: section .BTF_ids not found in {plain}\n")
 
 
-def test_gen_btf_mode_is_refused(forms_obj: Path, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """The 6.19+ calls (BTF files out) are refused, not mistaken for a 6.12 in-place run."""
+def test_gen_btf_calls_are_not_in_place_runs(forms_obj: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The 6.19+ calls (BTF files out: tests/test_btfids_btf_mode.py) leave the ELF file as it
+    is, also when they fail, rather than being taken for a 6.12 in-place run."""
     obj = tmp_path / "g.o"
     shutil.copy(forms_obj, obj)
     shutil.copy(forms_obj, tmp_path / "g.o.BTF.1")
-    for argv in (["--distill_base", "-b", str(forms_obj), str(obj)],
-                 ["--btf", str(tmp_path / "g.o.BTF.1"), str(obj)]):
-        rc, err = run_ours(argv, capsys)
-        assert rc == 255 and err.count("\n") == 1 and "not supported" in err
-        assert obj.read_bytes() == forms_obj.read_bytes()
+    rc, err = run_ours(["--distill_base", "-b", str(tmp_path / "none"), str(obj)], capsys)
+    assert rc == 255 and err.count("\n") == 1 and err.startswith("FAILED: load base BTF")
+    rc, _ = run_ours(["--btf", str(tmp_path / "g.o.BTF.1"), str(obj)], capsys)
+    assert rc == 0 and (tmp_path / "g.o.BTF").exists() and (tmp_path / "g.o.BTF_ids").exists()
+    assert obj.read_bytes() == forms_obj.read_bytes()
 
 
 def test_btfids_listing(forms_obj: Path, capsys: pytest.CaptureFixture[str]) -> None:

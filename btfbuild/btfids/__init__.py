@@ -15,8 +15,13 @@ tool's results, warnings and exit behaviour (see :mod:`btfbuild.fronts.resolve_b
   (the kernel tool patches libelf's shared mapping of the file as it goes, so a failure half-way
   leaves earlier slots written there).
 
+Kernels 6.19+ run the tool differently: the ELF file is only read, and the BTF (annotated,
+deduplicated, sorted) and the resolved section are written to files next to it
+(:mod:`.genbtf`).
+
 Modules: :mod:`.symbols` (ELF, symbol names), :mod:`.btfnames` (BTF name lookup),
-:mod:`.resolve` (the search and the patching), :mod:`.patch` (the file update).
+:mod:`.resolve` (the search and the patching), :mod:`.patch` (the file update), :mod:`.genbtf`
+(the 6.19+ run) and :mod:`.btf2btf` (its kfunc annotations).
 """
 
 from __future__ import annotations
@@ -180,12 +185,15 @@ class _Prepared(NamedTuple):
     collected: Collected
 
 
-def _prepare(fd: int, path: str, log: Log) -> _Prepared | None:
+def _prepare(fd: int, path: str, log: Log, consequence: str = "nothing to do"
+             ) -> _Prepared | None:
+    """The ``.BTF_ids`` section and its symbols; None when the file has no such section or no
+    symbol table (logged with -v: "Cannot find ... sections, *consequence*")."""
     with os.fdopen(os.dup(fd), "rb") as f:
         layout = read_layout(f, path)
     _log_sections(layout, log)
     if layout.idlist is None or layout.symtab is None:
-        log(1, "Cannot find .BTF_ids or symbols sections, nothing to do")
+        log(1, f"Cannot find .BTF_ids or symbols sections, {consequence}")
         return None
     collected = collect(btf_id_symbols(fd, layout), log)
     return _Prepared(layout, layout.idlist, _section_bytes(fd, layout.idlist), collected)

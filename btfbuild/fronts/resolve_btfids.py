@@ -1,23 +1,30 @@
 """``btfbuild-resolve-btfids``: a drop-in for the kernel's ``tools/bpf/resolve_btfids``.
 
-Command line, messages and exit status follow the kernel tool (6.12)::
+Command line, messages and exit status follow the kernel tool::
 
     btfbuild-resolve-btfids [-v] [--btf FILE] [-b|--btf_base FILE] [--fatal_warnings] ELF
+    btfbuild-resolve-btfids [-v] --btf ELF.BTF.1 [-b FILE] [--distill_base] [--fatal_warnings] ELF
     btfbuild-resolve-btfids --patch_btfids BLOB ELF
+
+The first form fills the ``.BTF_ids`` section of ELF in place, as the tool of kernels up to 6.18
+does. The second is how kernels 6.19+ run it (``scripts/gen-btf.sh``): the ELF file is only
+read, and the BTF, with kfunc annotations, deduplicated, distilled with ``--distill_base``,
+sorted by name, goes to ``ELF.BTF``, the resolved section to ``ELF.BTF_ids`` and the distilled
+base to ``ELF.BTF.base`` (:mod:`btfbuild.btfids.genbtf`). The kernel tool has only one of the two
+behaviours, depending on its version, so the form is told by the call: ``--btf`` naming
+``ELF.BTF.1`` next to ELF, as gen-btf.sh passes it, or ``--distill_base``, selects the second.
 
 * options as the kernel's subcmd parser takes them: bundled short options (``-vv``,
   ``-bFILE``), ``--opt=value``, unambiguous abbreviations, ``--no-<opt>``, options before the
   ELF only;
 * exit 0 on success, also when the ELF has no ``.BTF_ids`` (nothing to do); 255 on failure with
-  one ``FAILED ...`` line on stderr (never a traceback); 129 on usage errors, after the usage;
-* ``WARN: resolve_btfids: unresolved symbol NAME`` and ``WARN: multiple IDs found ...`` as the
-  kernel prints them, on stderr; ``--fatal_warnings`` (kernels 6.15+) turns them into exit 255
-  after the file is written;
+  one ``FAILED ...`` line on stderr (``ERROR: resolve_btfids: ...`` for the kfunc steps, as the
+  kernel words them; never a traceback); 129 on usage errors, after the usage;
+* ``WARN: resolve_btfids: unresolved symbol NAME``, ``WARN: multiple IDs found ...`` and, in the
+  6.19+ form, ``WARN: resolve_btfids: no BTF func for kfunc ...``/``no BTF ID symbol for ...``
+  as the kernel prints them, on stderr; ``--fatal_warnings`` (kernels 6.15+) turns them into
+  exit 255 after the files are written;
 * ``--patch_btfids BLOB`` (kernels 6.19+) copies a ``.BTF_ids`` data file into the section.
-
-Not supported: the 6.19+ mode that writes ``ELF.BTF``/``ELF.BTF_ids``/``ELF.BTF.base`` files
-(``--btf ELF.BTF.1`` as scripts/gen-btf.sh passes it, ``--distill_base``; kfunc decl tags, BTF
-dedup and sorting); it is refused with a one-line error rather than patching the ELF instead.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ USAGE = f"""
         --fatal_warnings  turn warnings into errors
         --patch_btfids <file>
                           path to .BTF_ids section data blob to patch into ELF file
-        --distill_base    distill --btf_base and emit .BTF.base section data (not supported)
+        --distill_base    distill --btf_base and emit .BTF.base section data
 """
 
 
@@ -148,10 +155,13 @@ def parse_args(argv: Sequence[str]) -> tuple[Options, list[str]]:
     return opts, args[i:]
 
 
-def _is_gen_btf_input(btf: str | None, elf: str) -> bool:
-    """``--btf ELF.BTF.1``: how scripts/gen-btf.sh (kernels 6.19+) calls the tool, expecting BTF
-    files out rather than a patched ELF. Kernels up to 6.18 never pass --btf from kbuild."""
-    return btf is not None and os.path.abspath(btf) == os.path.abspath(elf) + ".BTF.1"
+def writes_blobs(opts: Options, elf: str) -> bool:
+    """Whether the call is the 6.19+ form, which writes files instead of patching *elf*:
+    ``--distill_base`` (new in 6.19), or ``--btf ELF.BTF.1``, the file scripts/gen-btf.sh has
+    pahole write. Kernels up to 6.18 never pass --btf from kbuild."""
+    btf = opts.btf
+    return opts.distill_base or (
+        btf is not None and os.path.abspath(btf) == os.path.abspath(elf) + ".BTF.1")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -179,16 +189,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             if opts.patch_btfids is not None:
                 patch_btfids_blob(opts.patch_btfids, path, log)
                 return 0
-            if opts.distill_base or _is_gen_btf_input(opts.btf, path):
-                print("FAILED: the 6.19+ mode that writes ELF.BTF, ELF.BTF_ids and ELF.BTF.base "
-                      "(--btf ELF.BTF.1, --distill_base) is not supported by btfbuild yet",
-                      file=sys.stderr)
-                return 255
-            result = resolve_file(path, btf=opts.btf, base=opts.btf_base, log=log)
+            if writes_blobs(opts, path):
+                from ..btfids.genbtf import generate
+
+                warnings = generate(path, btf=opts.btf, base=opts.btf_base,
+                                    distill_base=opts.distill_base, log=log).warnings
+            else:
+                warnings = resolve_file(path, btf=opts.btf, base=opts.btf_base,
+                                        log=log).warnings
         except BtfbuildError as exc:
             print(str(exc), file=sys.stderr)
             return 255
-        if opts.fatal_warnings and result.warnings:
+        if opts.fatal_warnings and warnings:
             return 255
         return 0
     except KeyboardInterrupt:

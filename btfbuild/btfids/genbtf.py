@@ -1,0 +1,166 @@
+"""resolve_btfids as kernels 6.19+ run it: BTF in, ``ELF.BTF``/``.BTF_ids``/``.BTF.base`` out.
+
+Since the series "resolve_btfids: Change in-place update with raw binary output" (bpf-next,
+December 2025), kbuild runs ``scripts/gen-btf.sh`` for vmlinux (``.tmp_vmlinux1``) and for each
+module: pahole writes the BTF of the ELF file to a detached ``ELF.BTF.1``, then::
+
+    resolve_btfids [--fatal_warnings] [--distill_base] [--btf_base vmlinux] --btf ELF.BTF.1 ELF
+
+(``--distill_base`` for out-of-tree modules, ``--fatal_warnings`` with ``CONFIG_WERROR``), and
+objcopy puts the files written back into the module, or links them into vmlinux. The ELF file is
+only read. As ``tools/bpf/resolve_btfids/main.c`` of bpf-next (August 2026) does it, a run
+
+1. collects the ``__BTF_ID__*`` symbols of ``.BTF_ids`` as the in-place mode does (a file
+   without that section or a symbol table skips steps 5 and 6's ``ELF.BTF_ids``);
+2. loads the BTF: ``--btf``, else the ELF file's own, split over ``--btf_base`` when given;
+3. annotates the kfuncs of the kfunc sets (:mod:`.btf2btf`);
+4. deduplicates the BTF (libbpf's ``btf__dedup``, split BTF against its base), distills the base
+   when both ``--distill_base`` and ``--btf_base`` are given (:mod:`btfbuild.btf.distill`), then
+   sorts the object's own types by name, as ``strcmp`` orders bytes: anonymous types first, equal
+   names in their previous order (``cmp_type_names`` and ``btf__permute``);
+5. resolves the slots against that final BTF, warnings included, exactly as the in-place mode
+   does (:mod:`.resolve`);
+6. writes ``ELF.BTF_ids`` (the whole section, in the ELF file's byte order), ``ELF.BTF`` (raw
+   BTF) and, with a distilled base, ``ELF.BTF.base``.
+
+Differences from the kernel tool, on purpose: nothing is written before everything is computed,
+and each file is replaced atomically (the kernel tool writes them one after the other with
+fopen()). ``--fatal_warnings`` makes the run fail (exit 255, after writing) when anything
+warned, as in the in-place mode; the kernel tool means to, but in this mode the status of its
+last file write overwrites that and it exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+from ..atomic import write_file
+from ..btf import raw
+from ..btf.distill import DistillError, distill
+from ..btf.model import Btf
+from ..btf.permute import permute
+from ..errors import BtfbuildError
+from . import _open, _prepare, _Prepared
+from .btf2btf import annotate, discover
+from .btfnames import ModelNames
+from .errors import BtfIdsError, Log, quiet
+from .resolve import patch_section, resolve_ids
+
+
+class Generated(NamedTuple):
+    """What a run produced (and wrote, unless asked not to)."""
+
+    btf: Btf  # ELF.BTF: split over `base` or over the --btf_base BTF, or standalone
+    base: Btf | None  # ELF.BTF.base: the distilled base, with --distill_base
+    btf_ids: bytes | None  # ELF.BTF_ids; None when the ELF has no .BTF_ids or no symbols
+    warnings: int  # WARN lines printed
+    files: list[str]  # the files written, in order
+
+
+def generate(path: str, *, btf: str | None = None, base: str | None = None,
+             distill_base: bool = False, log: Log = quiet, write: bool = True) -> Generated:
+    """Run the 6.19+ resolve_btfids on the ELF file *path* (*btf*, *base*: ``--btf``,
+    ``--btf_base``); raises :class:`BtfIdsError` with the one-line message. The steps are the
+    kernel tool's, in its order."""
+    prep = _collect(path, log)
+    base_btf = _load_base(base) if base is not None else None
+    model = _load(btf or path, base_btf, "BTF")
+    warnings = 0
+    if prep is not None:
+        found = discover(prep.collected, prep.section, prep.idlist.addr,
+                         prep.layout.little_endian, model, log)
+        warnings += found.warnings
+        annotate(model, found.kfuncs, log)
+    model, distilled = _finalize(model, distill_base and base_btf is not None)
+    btf_ids = None
+    if prep is not None:
+        warnings += resolve_ids(prep.collected, ModelNames(model), log)
+        patched = patch_section(prep.section, prep.collected, prep.idlist.addr,
+                                prep.layout.little_endian, log)
+        warnings += patched.warnings
+        btf_ids = patched.data
+    outputs = {".BTF_ids": btf_ids, ".BTF": raw.encode(model),
+               ".BTF.base": raw.encode(distilled) if distilled is not None else None}
+    files = (_dump(path, outputs, log) if write
+             else [path + s for s, d in outputs.items() if d is not None])
+    return Generated(model, distilled, btf_ids, warnings, files)
+
+
+def _collect(path: str, log: Log) -> _Prepared | None:
+    fd = _open(path, os.O_RDONLY)
+    try:
+        return _prepare(fd, path, log, "skip symbols resolution")
+    finally:
+        os.close(fd)
+
+
+def _load_base(path: str) -> Btf:
+    base = _load(path, None, "base BTF")
+    if base.base is not None:
+        raise BtfIdsError(f"FAILED: load base BTF from {path}: it is split BTF (over its "
+                          ".BTF.base); a base must be standalone BTF")
+    return base
+
+
+def _finalize(model: Btf, distill_base: bool) -> tuple[Btf, Btf | None]:
+    """Dedup, distill (when asked), sort: the final BTF and its distilled base."""
+    model = _dedup(model)
+    distilled = None
+    if distill_base:
+        try:
+            d = distill(model)
+        except DistillError as exc:
+            raise BtfIdsError(f"FAILED to distill base BTF: {exc}") from None
+        distilled, model = d.base, d.split
+    sort_by_name(model)
+    return model, distilled
+
+
+def _dump(path: str, outputs: dict[str, bytes | None], log: Log) -> list[str]:
+    """Write ``path + suffix`` for each output there is, in order; the paths written."""
+    files = []
+    for suffix, data in outputs.items():
+        if data is None:
+            continue
+        out = path + suffix
+        try:
+            write_file(out, data)
+        except OSError as exc:
+            raise BtfIdsError(f"FAILED cannot write {out}: {exc.strerror or exc}") from None
+        log(1, f"Dumped {len(data)} bytes of data to {out}")
+        files.append(out)
+    return files
+
+
+def sort_by_name(btf: Btf) -> dict[int, int]:
+    """Order *btf*'s own types by name (bytes), anonymous first, ties by id; old -> new id."""
+    name = btf.strings.get_bytes
+    types = btf.types
+    start = btf.start_id
+    order = sorted(range(start, btf.type_count), key=lambda i: (name(types[i - start].name_off), i))
+    return permute(btf, order)
+
+
+def _load(path: str, base: Btf | None, what: str) -> Btf:
+    """libbpf's ``btf__parse_split()`` of raw BTF or an ELF file's ``.BTF``, with the kernel
+    tool's message on failure."""
+    from ..btf.io import load
+
+    try:
+        return load(path, base)
+    except BtfbuildError as exc:
+        why = str(exc).removeprefix(f"{path}: ")
+        raise BtfIdsError(f"FAILED: load {what} from {path}: {why}") from None
+
+
+def _dedup(btf: Btf) -> Btf:
+    """libbpf's ``btf__dedup()``, in the native core, over the raw form of *btf*."""
+    from .. import _native
+
+    base = raw.encode(btf.base, btf.endian) if btf.base is not None else None
+    try:
+        out = _native.btf_dedup(raw.encode(btf), base)
+    except _native.EncodeError as exc:
+        raise BtfIdsError(f"FAILED to dedup BTF: {exc}") from None
+    return raw.parse(out, btf.base)
