@@ -91,10 +91,29 @@ impl BuildHasher for FnvBuild {
     }
 }
 
+/// Hash of a string for the string tables' indexes: 8 bytes per step, then a final mix (the
+/// table takes its bucket from the low bits and its tag from the high ones, so both must
+/// depend on every byte). Deterministic; no output order depends on it.
 pub fn hash_bytes(b: &[u8]) -> u64 {
-    let mut h = Fnv::default();
-    h.write(b);
-    h.finish()
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let step = |h: u64, v: u64| (h ^ v).wrapping_mul(K).rotate_left(29);
+    let mut h = (b.len() as u64).wrapping_mul(K);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        h = step(h, u64::from_le_bytes(c.try_into().expect("8 bytes")));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        h = step(h, u64::from_le_bytes(last));
+    }
+    // murmur3's 64-bit finaliser
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// Deduplicated string section. Offset 0 is the empty string (of this table, or of the base's
@@ -139,7 +158,13 @@ fn bloom_bit(s: &[u8]) -> usize {
 
 impl StrTab {
     pub fn new(start: u32) -> Self {
-        let mut t = StrTab { data: Vec::new(), start, index: OnceLock::from(HashTable::new()) };
+        Self::with_capacity(start, 0, 0)
+    }
+
+    /// An empty table with room for `strings` strings of `bytes` bytes in all.
+    pub fn with_capacity(start: u32, strings: usize, bytes: usize) -> Self {
+        let index = OnceLock::from(HashTable::with_capacity(strings));
+        let mut t = StrTab { data: Vec::with_capacity(bytes), start, index };
         if start == 0 {
             t.data.push(0);
         }

@@ -205,14 +205,49 @@ fn sdata(v: &AttributeValue<R<'_>>) -> Option<i64> {
     }
 }
 
+/// Whether `node` makes something of a DIE of this tag (at this depth below the CU) rather
+/// than only looking among its children.
+fn converted(tag: gimli::DwTag, depth: u32) -> bool {
+    match tag {
+        gimli::DW_TAG_base_type
+        | gimli::DW_TAG_pointer_type
+        | gimli::DW_TAG_const_type
+        | gimli::DW_TAG_volatile_type
+        | gimli::DW_TAG_restrict_type
+        | gimli::DW_TAG_typedef
+        | gimli::DW_TAG_atomic_type
+        | gimli::DW_TAG_unspecified_type
+        | gimli::DW_TAG_structure_type
+        | gimli::DW_TAG_union_type
+        | gimli::DW_TAG_class_type
+        | gimli::DW_TAG_enumeration_type
+        | gimli::DW_TAG_array_type
+        | gimli::DW_TAG_subroutine_type
+        | gimli::DW_TAG_subprogram => true,
+        gimli::DW_TAG_variable => depth == 0,
+        _ => false,
+    }
+}
+
 impl<'d, 'a> CuConverter<'d, 'a> {
+    /// An empty BTF with room for what a CU of this size makes, roughly (measured on a kernel:
+    /// a string per 20 bytes of `.debug_info`, half as many string bytes and as many type
+    /// words as it has bytes), so that the tables rarely grow and rehash.
+    fn sized_for(unit: &gimli::Unit<R<'a>>) -> Btf {
+        let len = unit.header.length_including_self();
+        let mut btf = Btf::new(1, 0);
+        btf.strings = StrTab::with_capacity(0, len / 24, len / 2);
+        btf.words.reserve(len / 4);
+        btf
+    }
+
     pub fn new(dwarf: &'d gimli::Dwarf<R<'a>>, unit: &'d gimli::Unit<R<'a>>, opts: &'d Options) -> Self {
         CuConverter {
             cu_name: b"",
             dwarf,
             unit,
             opts,
-            out: Btf::new(1, 0),
+            out: Self::sized_for(unit),
             fixups: Vec::new(),
             aliases: Vec::new(),
             die_map: Vec::new(),
@@ -399,6 +434,9 @@ impl<'d, 'a> CuConverter<'d, 'a> {
     fn node(&mut self, node: gimli::EntriesTreeNode<'_, '_, '_, R<'a>>, depth: u32) -> Result<(), gimli::Error> {
         let entry = node.entry();
         let tag = entry.tag();
+        if !converted(tag, depth) {
+            return self.walk(node, depth);
+        }
         let die = self.global_off(entry.offset());
         let a = self.attrs(entry)?;
         match tag {
@@ -585,8 +623,19 @@ impl<'d, 'a> CuConverter<'d, 'a> {
             }
             _ => {}
         }
-        // types may be declared anywhere below: inside functions, lexical blocks, namespaces
-        self.scan(node, depth).map(|_| ())
+        self.walk(node, depth)
+    }
+
+    /// The children of a DIE whose own attributes do not matter (a lexical block, an inlined
+    /// call, a local variable, ...): types and functions may be declared anywhere below, so
+    /// each child is converted as a DIE of its own. Attributes of DIEs that are not converted
+    /// are never decoded (gimli skips them by their abbreviation).
+    fn walk(&mut self, node: gimli::EntriesTreeNode<'_, '_, '_, R<'a>>, depth: u32) -> Result<(), gimli::Error> {
+        let mut it = node.children();
+        while let Some(child) = it.next()? {
+            self.node(child, depth + 1)?;
+        }
+        Ok(())
     }
 
     fn base_type(&mut self, a: &Attrs<'a>) -> u32 {

@@ -79,16 +79,23 @@ pub fn dedup_with_map(btf: &mut Btf, base: Option<&Btf>) -> Result<Vec<u32>, Str
 }
 
 fn run(ty: &mut Types, strings: &mut StrTab) -> Result<Vec<u32>, String> {
+    let t0 = std::time::Instant::now();
     let mut st = State::new(ty);
     let count = ty.start_id as usize + ty.offs.len();
     st.prep(ty)?;
+    crate::encode::timing_note("dedup: prepared", t0);
     dedup_strings(ty, strings)?;
+    crate::encode::timing_note("dedup: strings", t0);
     st.dedup_prim_types(ty)?;
+    crate::encode::timing_note("dedup: primitive types", t0);
     st.dedup_struct_types(ty)?;
+    crate::encode::timing_note("dedup: structs and unions", t0);
     st.resolve_fwds(ty);
     st.dedup_ref_types(ty)?;
+    crate::encode::timing_note("dedup: reference types", t0);
     st.compact_types(ty);
     st.remap_types(ty)?;
+    crate::encode::timing_note("dedup: compacted", t0);
     Ok((0..count as u32).map(|id| st.hypot_map[st.resolve(id) as usize]).collect())
 }
 
