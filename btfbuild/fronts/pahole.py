@@ -11,7 +11,6 @@ not provided. Errors are one line on stderr and exit status 1, as pahole exits.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -110,7 +109,7 @@ def run(argv: Sequence[str]) -> int:
         feats.distilled_base = False
     result = encode_file(path, feats, base=base, threads=threads, lang_exclude=langs)
     if args.btf_encode_detached:
-        _write_atomic(Path(args.btf_encode_detached), result.raw)
+        _write_detached(Path(args.btf_encode_detached), result.raw)
     else:
         from ..elfwrite import set_sections
 
@@ -122,16 +121,12 @@ def run(argv: Sequence[str]) -> int:
     return 0
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+def _write_detached(path: Path, data: bytes) -> None:
+    from ..atomic import write_file
+
     try:
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
+        write_file(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise BtfbuildError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 

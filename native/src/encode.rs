@@ -290,6 +290,7 @@ fn convert_and_merge<'a>(
     timing_note("cross-unit references resolved", t0);
     let symbols = elf.symbols();
     let elf_funcs = ElfFunctions::new(&symbols);
+    timing_note("symbols read", t0);
     let funcs = add_function_candidates(
         &mut btf,
         &cus,
@@ -318,7 +319,8 @@ fn convert_and_merge<'a>(
         }
     }
     drop(die_map);
-    let remap = crate::dedup::dedup_with_map(&mut btf, base)?;
+    timing_note("functions and variables chosen", t0);
+    let remap = crate::dedup::dedup_built(&mut btf, base)?;
     timing_note("deduplicated", t0);
     let kfunc_tags = KfuncTags::new(kfuncs, &elf_funcs);
     stats.functions = add_functions(&mut btf, base, &funcs, &remap, opts, &kfunc_tags, &mut why);
