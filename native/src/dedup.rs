@@ -1127,6 +1127,25 @@ fn dedup_strings(ty: &mut Types, strings: &mut StrTab) -> Result<(), String> {
     let old = std::mem::replace(strings, StrTab::new(start));
     let mut remap = vec![u32::MAX; old.data.len()];
     let mut slots: Vec<usize> = Vec::new();
+    if ty.base.is_none() {
+        // one pass: a string gets its new offset where it is first referenced
+        for i in 0..ty.offs.len() {
+            let off = ty.offs[i] as usize;
+            slots.clear();
+            for_each_str_slot(ty.rec(ty.start_id + i as u32), |p| slots.push(p));
+            for &p in &slots {
+                let s = ty.words[off + p];
+                if s != 0 {
+                    let r = &mut remap[s as usize];
+                    if *r == u32::MAX {
+                        *r = strings.add(old.get(s));
+                    }
+                    ty.words[off + p] = *r;
+                }
+            }
+        }
+        return Ok(());
+    }
     // the strings in use, in order of first reference, and which of them the base holds (one
     // pass over the base's strings rather than an index of all of them)
     let mut used: Vec<u32> = Vec::new();
