@@ -81,6 +81,52 @@ def test_array_index_type_without_int_matches_pahole(pahole130: Path, tmp_path: 
     assert (index.size, index.bits, index.encoding) == (4, 32, IntEncoding.SIGNED)
 
 
+def test_gcc_lto_object_matches_pahole(pahole130: Path, tmp_path: Path) -> None:
+    """gcc -flto's DWARF refers from one compile unit into another (DW_FORM_ref_addr)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    lib = tmp_path / "liblto.so"
+    subprocess.run(["gcc", "-O2", "-g", "-flto", "-fPIC", "-shared", str(CORPUS / "lto_a.c"),
+                    str(CORPUS / "lto_b.c"), "-o", str(lib)], check=True)
+    abbrevs = subprocess.run(["readelf", "--debug-dump=abbrev", str(lib)], check=True,
+                             capture_output=True, text=True).stdout
+    assert "DW_FORM_ref_addr" in abbrevs, "no cross-unit reference: the test proves nothing"
+    assert_same_as_pahole(pahole130, lib, tmp_path)
+
+
+def test_dwz_compressed_object_encodes_like_the_original(pahole130: Path, tmp_path: Path) -> None:
+    """dwz moves types shared by several compile units into partial units that the units
+    import; the BTF must be the one pahole makes of the object before dwz (pahole 1.30 itself
+    gives up on partial units)."""
+    if shutil.which("gcc") is None or shutil.which("dwz") is None:
+        pytest.skip("gcc or dwz not installed")
+    structs = [f"struct s{i} {{ int a; long b[4]; struct s{(i + 1) % 40} *next; char c; }};"
+               for i in range(40)]
+    (tmp_path / "common.h").write_text("\n".join(structs) + "\n")
+    sources = []
+    for unit in "xyz":
+        src = tmp_path / f"{unit}.c"
+        src.write_text('#include "common.h"\n' + "".join(
+            f"int {unit}_use{i}(struct s{i} *p) {{ return p->a + (int)p->b[1] + p->c; }}\n"
+            for i in range(40)))
+        sources.append(str(src))
+    plain, packed = tmp_path / "libplain.so", tmp_path / "libdwz.so"
+    subprocess.run(["gcc", "-O2", "-g", "-fPIC", "-shared", *sources, "-o", str(plain)],
+                   check=True)
+    shutil.copy(plain, packed)
+    subprocess.run(["dwz", str(packed)], check=True)
+    info = subprocess.run(["readelf", "--debug-dump=info", str(packed)], check=True,
+                          capture_output=True, text=True).stdout
+    assert "DW_TAG_partial_unit" in info, "dwz made no partial unit: the test proves nothing"
+    theirs, mine = tmp_path / "pahole.btf", tmp_path / "ours.btf"
+    pahole(pahole130, plain, theirs)
+    r = ours(packed, mine)
+    assert r.returncode == 0, r.stderr
+    d = diff(load(theirs), load(mine))
+    assert not d, "\n".join([f"- {k}: {t}" for k, t in d.only_a[:20]]
+                            + [f"+ {k}: {t}" for k, t in d.only_b[:20]])
+
+
 def test_output_is_deterministic_across_threads(tmp_path: Path) -> None:
     obj = compile_corpus("gcc", 5, CORPUS / "kinds.c", tmp_path / "kinds.o")
     outs = []
