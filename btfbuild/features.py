@@ -4,9 +4,11 @@ Names and meanings as pahole 1.30 defines them. Without ``--btf_features`` pahol
 historical defaults (variables, decl/type tags and enum64 on; floats, optimized and consistent
 function handling off); the old ``--btf_gen_*``/``--skip_encoding_*`` flags switch single
 features. ``--btf_features=LIST`` instead enables exactly LIST, where ``default`` stands for the
-standard set, ``all`` for every feature, and a LIST starting with ``+`` adds to what is enabled.
-Several ``--btf_features`` options apply in order. Unknown names are ignored unless
-``--btf_features_strict`` is given, as pahole does.
+standard set and ``all`` for every feature. Given several times, the lists add up: the first one
+starts from no feature at all, later ones only switch more on (kbuild passes
+``--btf_features=distilled_base`` for ``M=`` modules, and kernels 7.x ``--btf_features=attributes``,
+after its main list). A LIST starting with ``+`` adds to what is enabled even as the first.
+Unknown names are ignored unless ``--btf_features_strict`` is given, as pahole does.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Features:
     """The enabled features, one bool attribute each. (A plain class, not a dataclass: the
     ``dataclasses`` import alone costs ~5 ms, 6% of encoding a small module.)"""
 
-    __slots__ = tuple(SUPPORTED)
+    __slots__ = (*SUPPORTED, "_listed")
     encode_force: bool
     var: bool
     float: bool
@@ -57,6 +59,7 @@ class Features:
     global_var: bool
 
     def __init__(self, **enabled: bool) -> None:
+        self._listed = False  # a --btf_features list has replaced the historical defaults
         for name in SUPPORTED:
             setattr(self, name, name in _DEFAULTS)
         for name, on in enabled.items():
@@ -78,14 +81,15 @@ class Features:
         return [name for name in SUPPORTED if getattr(self, name)]
 
     def apply(self, spec: str, *, strict: bool = False) -> None:
-        """Apply one ``--btf_features`` value: LIST replaces the enabled set, +LIST adds to it
-        (kbuild passes a second ``--btf_features=+reproducible_build`` after the first)."""
+        """Apply one ``--btf_features`` value: the first LIST replaces the historical defaults,
+        every later one (and any +LIST) adds to what is enabled, as in pahole 1.30."""
         names = [n.strip() for n in spec.split(",") if n.strip()]
         if spec.startswith("+"):
             names[0] = names[0][1:]
-        else:
+        elif not self._listed:
             for n in SUPPORTED:
                 setattr(self, n, False)
+            self._listed = True
         for name in names:
             if name == "default":
                 for n in STANDARD:

@@ -186,6 +186,30 @@ def test_version_and_features() -> None:
     assert set(KBUILD_FEATURES.split(",")) <= set(r.stdout.strip().split(","))
 
 
+def test_later_btf_features_lists_add_to_the_first() -> None:
+    """pahole 1.30: the first --btf_features replaces the defaults, later ones only add (kbuild
+    passes distilled_base, and Linux 7.x attributes, as a second list)."""
+    from btfbuild.features import Features
+
+    f = Features()
+    assert "var" in f.enabled()
+    f.apply("decl_tag,float")
+    assert f.enabled() == ["float", "decl_tag"]
+    f.apply("distilled_base")
+    f.apply("attributes")  # unknown to pahole 1.30: ignored
+    assert f.enabled() == ["float", "decl_tag", "distilled_base"]
+    f.apply("+var")
+    assert "var" in f.enabled() and "float" in f.enabled()
+
+
+def test_a_second_features_list_keeps_the_first(tmp_path: Path) -> None:
+    obj = compile_corpus("gcc", 5, CORPUS / "kinds.c", tmp_path / "kinds.o")
+    one, two = tmp_path / "one.btf", tmp_path / "two.btf"
+    assert ours(obj, one).returncode == 0
+    assert ours(obj, two, "--btf_features=attributes").returncode == 0
+    assert one.read_bytes() == two.read_bytes()
+
+
 EXPLAIN_A = """
 __attribute__((noinline)) static int helper(int x) { return x + 1; }
 static inline int inlined(int x) { return x * 3; }
