@@ -39,6 +39,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
             gc.enable()
     try:
         out = sys.stdout
+        dumper: object = None
         if args.format == "raw":
             from .dump.raw import dump_raw
 
@@ -50,10 +51,10 @@ def cmd_dump(args: argparse.Namespace) -> int:
         else:
             from .dump.c import dump_c
 
-            dump_c(btf, out)
+            dumper = dump_c(btf, out)
     finally:
         gc.unfreeze()
-    args.exit_keeping = btf  # see run(): the process may end without freeing it
+    args.exit_keeping = (btf, dumper)  # see run(): the process may end without freeing them
     return 0
 
 

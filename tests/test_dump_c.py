@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from btfbuild.btf import Btf, encode, load
+from btfbuild.btf import Btf, encode, load, parse
 from btfbuild.btf.types import (
     Array,
     BtfType,
+    Composite,
     Const,
     Datasec,
     DeclTag,
@@ -468,6 +469,25 @@ def test_small_btf_matches_bpftool(bpftool75: Path, tmp_path: Path, name: str) -
     text = assert_same_c(bpftool75, f)
     assert text.startswith("#ifndef __VMLINUX_H__\n")
     assert text.endswith("#endif /* __VMLINUX_H__ */\n")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_records_as_words_or_objects_dump_alike(name: str) -> None:
+    """The dumper reads members and parameters from the words as read, or encoded from the
+    objects of a BTF built in memory or whose records were asked for: the same header."""
+    def text(btf: Btf) -> str:
+        out = io.StringIO()
+        dump_c(btf, out)
+        return out.getvalue()
+
+    built = CASES[name]()
+    expected = text(built)
+    assert text(parse(encode(built))) == expected
+    asked = parse(encode(built))
+    for _, t in asked:
+        if isinstance(t, Composite | FuncProto):
+            assert t.vlen == len(t.members if isinstance(t, Composite) else t.params)
+    assert text(asked) == expected
 
 
 @pytest.mark.parametrize("name", COMPILABLE)

@@ -9,7 +9,18 @@ import pytest
 
 from btfbuild.btf import Btf, Kind, encode, load, parse
 from btfbuild.btf.elf import read_btf_sections
-from btfbuild.btf.types import Int, IntEncoding, Ptr, Struct, Typedef
+from btfbuild.btf.types import (
+    Enum,
+    Enum64,
+    EnumValue,
+    FuncProto,
+    Int,
+    IntEncoding,
+    Ptr,
+    Struct,
+    Typedef,
+    Union,
+)
 from btfbuild.errors import BtfbuildError, BtfFormatError, ElfError
 from tests.btfgen import every_kind
 from tests.conftest import MODULES
@@ -26,6 +37,61 @@ def test_every_kind_round_trips_both_byte_orders() -> None:
         assert again.types == b.types
         assert encode(again) == data
     assert encode(b, "big") != encode(b, "little")
+
+
+def _records(t: object) -> list[object]:
+    for attr in ("members", "params", "values"):
+        if hasattr(t, attr):
+            records: list[object] = getattr(t, attr)
+            return records
+    return []
+
+
+def test_records_read_as_words() -> None:
+    """Members, parameters and enumerators read from raw BTF stay words until asked for, in
+    either byte order; then the objects are what counts: changing them changes what is
+    written, and so does assigning new ones."""
+    b = every_kind()
+    for endian in ("little", "big"):
+        data = encode(b, endian)
+        again = parse(data)
+        with_records = [t for _, t in again if isinstance(t, Struct | Union | Enum | Enum64 |
+                                                           FuncProto)]
+        assert [t.vlen for t in with_records] == [len(_records(t)) for t in with_records]
+        assert again.types == b.types
+        assert encode(again) == data
+
+        packet_id = again.find("packet", Kind.STRUCT)
+        wide_id = again.find("wide", Kind.ENUM64)
+        assert packet_id is not None and wide_id is not None
+        packet = again.type(packet_id)
+        wide = again.type(wide_id)
+        assert isinstance(packet, Struct) and isinstance(wide, Enum64)
+        assert [(m.bit_offset, m.bitfield_size) for m in packet.members[1:3]] == [(32, 3), (35, 5)]
+        packet.members[0].name_off = again.add_str("length")
+        wide.values = [EnumValue(again.add_str("ONE"), 1)]
+        assert wide.vlen == 1
+        changed = parse(encode(again))
+        changed_packet = changed.type(packet_id)
+        assert changed_packet == packet and isinstance(changed_packet, Struct)
+        assert changed.str(changed_packet.members[0].name_off) == "length"
+        assert changed.type(wide_id) == wide
+
+
+def test_first_records_asked_for_build_the_whole_reading() -> None:
+    """Asking one type of a reading for its records builds those of all at once; they then
+    stay the same objects, and writing them gives the bytes read."""
+    data = encode(every_kind())
+    btf = parse(data)
+    plain = btf.type(btf.find("plain", Kind.STRUCT) or 0)
+    assert isinstance(plain, Struct)
+    assert plain.words() is plain.words()  # the words as read
+    protos = [t for _, t in btf if isinstance(t, FuncProto)]
+    first = protos[0].params
+    assert plain.words() is not plain.words()  # encoded from its members: built too
+    assert protos[0].params is first
+    assert [[p.type_id for p in t.params] for t in protos][1:] == [[]]
+    assert encode(btf) == data
 
 
 def test_unified_view_of_split_btf() -> None:

@@ -54,7 +54,9 @@ class RawLayout(NamedTuple):
 
 
 class Btf:
-    __slots__ = ("_ptr_size", "base", "endian", "flags", "layout", "start_id", "strings", "types")
+    # (__weakref__: for the ReadBatch of its types, see btfbuild.btf.types)
+    __slots__ = ("__weakref__", "_ptr_size", "base", "endian", "flags", "layout", "start_id",
+                 "strings", "types")
     base: Btf | None
     strings: StringTable
     types: list[BtfType]

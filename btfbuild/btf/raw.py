@@ -26,16 +26,14 @@ from .types import (
     DeclTag,
     Enum,
     Enum64,
-    EnumValue,
     Float,
     Func,
     FuncProto,
     Fwd,
     Int,
     Kind,
-    Member,
-    Param,
     Ptr,
+    ReadBatch,
     Restrict,
     Struct,
     Typedef,
@@ -154,7 +152,8 @@ def parse_with_limits(data: bytes, base: Btf | None = None) -> tuple[Btf, Sanity
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        btf.types, limits = _parse_types(data, hdr_len + type_off, type_len, endian)
+        btf.types, limits = _parse_types(data, hdr_len + type_off, type_len, endian,
+                                         ReadBatch(btf))
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -165,33 +164,38 @@ def _past_end(tid: int, kind: int) -> BtfFormatError:
     return BtfFormatError(f"type [{tid}] {_kind_name(kind)}: record runs past the type section")
 
 
-def _column_max(chunks: list[bytes], width: int, columns: tuple[int, ...],
-                swap: bool) -> list[int]:
-    """The largest value in each of *columns* of the u32 records (*width* words each) in
-    *chunks*: one C-level pass over all members (or parameters, values) of all types."""
+def _column_max(chunks: list[bytes], width: int, columns: tuple[int, ...]) -> list[int]:
+    """The largest value in each of *columns* of the u32 records (*width* words each, host byte
+    order) in *chunks*: one C-level pass over all members (or parameters, values) of all
+    types."""
     if not chunks:
         return [0] * len(columns)
     words = array(_U32, b"".join(chunks))
-    if swap:
-        words.byteswap()
     return [max(words[c::width], default=0) for c in columns]
 
 
-def _parse_types(data: bytes, start: int, length: int,
-                 endian: Endian) -> tuple[list[BtfType], SanityLimits]:
+def _swapped(words: bytes) -> bytes:
+    """u32 words in the other byte order."""
+    a = array(_U32, words)
+    a.byteswap()
+    return a.tobytes()
+
+
+def _parse_types(data: bytes, start: int, length: int, endian: Endian,
+                 batch: ReadBatch) -> tuple[list[BtfType], SanityLimits]:
     """Decode the type section. This loop runs once per type, ~130k times for vmlinux, so it
-    keeps everything in locals, builds the per-member lists with C-level ``starmap`` over
-    ``iter_unpack``, and first tests the common kinds (FUNC, FUNC_PROTO, PTR, STRUCT, UNION)
-    by the whole upper half of ``info``: one comparison says both the kind and that no bit is
-    set that the kind does not allow. Everything else takes the general path."""
+    keeps everything in locals, leaves the members, parameters and enumerators as the words
+    they are (in the host's byte order; see :mod:`btfbuild.btf.types`), and first tests the
+    common kinds (FUNC, FUNC_PROTO, PTR, STRUCT, UNION) by the whole upper half of ``info``: one
+    comparison says both the kind and that no bit is set that the kind does not allow.
+    Everything else takes the general path."""
     e = "<" if endian == "little" else ">"
     hdr = struct.Struct(e + "III")
     u32 = struct.Struct(e + "I")
     i32 = struct.Struct(e + "i")
-    # bound methods of compiled formats: iter_unpack(format, ...) looks the format up per call
-    triples = struct.Struct(e + "III").iter_unpack
-    pairs = struct.Struct(e + "II").iter_unpack
-    ipairs = struct.Struct(e + "Ii").iter_unpack
+    # the trailing words of foreign BTF are turned to the host's byte order first
+    swap = endian != sys.byteorder
+    triples = struct.Struct("=III").iter_unpack
     # offsets are relative to the type section; unpacking past its end raises struct.error.
     # A copy, not a memoryview: unpacking from bytes and slicing them is cheaper, and ~45k
     # small bytes (the per-type member and parameter chunks) take less memory than as many
@@ -231,11 +235,13 @@ def _parse_types(data: bytes, start: int, length: int,
                     if pos + extra > end:
                         raise _past_end(len(types) + 1, _FUNC_PROTO)
                     sub = sec[pos : pos + extra]
+                    if swap:
+                        sub = _swapped(sub)
                     param_chunks.append(sub)
-                    append(FuncProto(name_off, st, list(starmap(Param, pairs(sub)))))
+                    append(FuncProto(name_off, st, None, sub, batch))
                     pos += extra
                 else:
-                    append(FuncProto(name_off, st, []))
+                    append(FuncProto(name_off, st, None, b"", batch))
                 if st > max_ref:
                     max_ref = st
                 continue
@@ -249,14 +255,11 @@ def _parse_types(data: bytes, start: int, length: int,
                 if pos + extra > end:
                     raise _past_end(len(types) + 1, (hi >> 8) & 0x1F)
                 sub = sec[pos : pos + extra]
+                if swap:
+                    sub = _swapped(sub)
                 member_chunks.append(sub)
-                if hi & 0x8000:
-                    members = [Member(n, ty, off & 0xFFFFFF, off >> 24)
-                               for n, ty, off in triples(sub)]
-                else:
-                    members = list(starmap(Member, triples(sub)))
                 append((Union if hi & 0x0100 else Struct)(  # kind 5 or 4
-                    name_off, st, members, hi >= 0x8000))
+                    name_off, st, None, hi >= 0x8000, sub, batch))
                 pos += extra
                 continue
             # the general path: every kind, checked as the kernel lays out its bits
@@ -293,10 +296,10 @@ def _parse_types(data: bytes, start: int, length: int,
                 if pos + extra > end:
                     raise _past_end(len(types) + 1, kind)
                 sub = sec[pos : pos + extra]
+                if swap:
+                    sub = _swapped(sub)
                 value_chunks.append(sub)
-                kflag = info >> 31 == 1
-                append(Enum(name_off, st, list(starmap(EnumValue, (ipairs if kflag else pairs)(
-                    sub))), kflag))
+                append(Enum(name_off, st, None, info >> 31 == 1, sub, batch))
                 pos += extra
             elif kind in (_FUNC, _FUNC_PROTO, _STRUCT, _UNION):
                 raise AssertionError(f"kind {kind} without reserved bits takes the fast path")
@@ -305,15 +308,10 @@ def _parse_types(data: bytes, start: int, length: int,
                 if pos + extra > end:
                     raise _past_end(len(types) + 1, kind)
                 sub = sec[pos : pos + extra]
+                if swap:
+                    sub = _swapped(sub)
                 value64_chunks.append(sub)
-                kflag = info >> 31 == 1
-                vals = []
-                for n, lo, high in triples(sub):
-                    v = (high << 32) | lo
-                    if kflag and v >= 1 << 63:
-                        v -= 1 << 64
-                    vals.append(EnumValue(n, v))
-                append(Enum64(name_off, st, vals, kflag))
+                append(Enum64(name_off, st, None, info >> 31 == 1, sub, batch))
                 pos += extra
             elif kind == _INT:
                 if pos + 4 > end:
@@ -344,6 +342,8 @@ def _parse_types(data: bytes, start: int, length: int,
                 if pos + extra > end:
                     raise _past_end(len(types) + 1, kind)
                 sub = sec[pos : pos + extra]
+                if swap:
+                    sub = _swapped(sub)
                 secinfo_chunks.append(sub)
                 append(Datasec(name_off, st, list(starmap(VarSecinfo, triples(sub)))))
                 pos += extra
@@ -367,12 +367,11 @@ def _parse_types(data: bytes, start: int, length: int,
     except struct.error:
         # only the record header is unpacked unchecked
         raise BtfFormatError(f"truncated type record at type offset {pos}") from None
-    swap = endian != sys.byteorder
-    member_name, member_ref = _column_max(member_chunks, 3, (0, 1), swap)
-    param_name, param_ref = _column_max(param_chunks, 2, (0, 1), swap)
-    (value_name,) = _column_max(value_chunks, 2, (0,), swap)
-    (value64_name,) = _column_max(value64_chunks, 3, (0,), swap)
-    (secinfo_ref,) = _column_max(secinfo_chunks, 3, (0,), swap)
+    member_name, member_ref = _column_max(member_chunks, 3, (0, 1))
+    param_name, param_ref = _column_max(param_chunks, 2, (0, 1))
+    (value_name,) = _column_max(value_chunks, 2, (0,))
+    (value64_name,) = _column_max(value64_chunks, 3, (0,))
+    (secinfo_ref,) = _column_max(secinfo_chunks, 3, (0,))
     limits = SanityLimits(
         max(max_name, member_name, param_name, value_name, value64_name),
         max(max_ref, member_ref, param_ref, secinfo_ref),
@@ -399,13 +398,13 @@ def _canonical_info(t: BtfType) -> int:
     vlen = 0
     kflag = False
     if isinstance(t, Struct | Union):
-        vlen = len(t.members)
+        vlen = t.vlen
         kflag = t.bitfield_encoding
     elif isinstance(t, Enum | Enum64):
-        vlen = len(t.values)
+        vlen = t.vlen
         kflag = t.signed
     elif isinstance(t, FuncProto):
-        vlen = len(t.params)
+        vlen = t.vlen
     elif isinstance(t, Datasec):
         vlen = len(t.vars)
     elif isinstance(t, Func):
@@ -423,10 +422,10 @@ def encode(btf: Btf, endian: Endian | None = None) -> bytes:
     e = "<" if endian == "little" else ">"
     hdr = struct.Struct(e + "III")
     three = struct.Struct(e + "III")
-    two = struct.Struct(e + "II")
-    two_signed = struct.Struct(e + "Ii")
     one = struct.Struct(e + "I")
     one_signed = struct.Struct(e + "i")
+    # members, parameters and enumerators come as words in the host's byte order
+    words_in = _swapped if endian != sys.byteorder else bytes
     out = bytearray()
     for t in btf.types:
         if isinstance(t, Unknown):
@@ -437,33 +436,18 @@ def encode(btf: Btf, endian: Endian | None = None) -> bytes:
             out += hdr.pack(t.name_off, info, t.type_id)
         elif isinstance(t, Struct | Union):
             out += hdr.pack(t.name_off, info, t.size)
-            if t.bitfield_encoding:
-                for m in t.members:
-                    out += three.pack(m.name_off, m.type_id, (m.bitfield_size << 24) | m.bit_offset)
-            else:
-                for m in t.members:
-                    out += three.pack(m.name_off, m.type_id, m.bit_offset)
+            out += words_in(t.words())
         elif isinstance(t, FuncProto):
             out += hdr.pack(t.name_off, info, t.ret_type_id)
-            for p in t.params:
-                out += two.pack(p.name_off, p.type_id)
+            out += words_in(t.words())
         elif isinstance(t, Func):
             out += hdr.pack(t.name_off, info, t.type_id)
         elif isinstance(t, Int):
             out += hdr.pack(t.name_off, info, t.size)
             out += one.pack((t.encoding << 24) | (t.bit_offset << 16) | t.bits)
-        elif isinstance(t, Enum):
+        elif isinstance(t, Enum | Enum64):
             out += hdr.pack(t.name_off, info, t.size)
-            for v in t.values:
-                if t.signed:
-                    out += two_signed.pack(v.name_off, v.value)
-                else:
-                    out += two.pack(v.name_off, v.value & 0xFFFFFFFF)
-        elif isinstance(t, Enum64):
-            out += hdr.pack(t.name_off, info, t.size)
-            for v in t.values:
-                u = v.value & 0xFFFFFFFFFFFFFFFF
-                out += three.pack(v.name_off, u & 0xFFFFFFFF, u >> 32)
+            out += words_in(t.words())
         elif isinstance(t, Array):
             out += hdr.pack(t.name_off, info, 0)
             out += three.pack(t.type_id, t.index_type_id, t.nelems)

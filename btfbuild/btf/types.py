@@ -16,12 +16,25 @@ construction, the same defaults, ``==`` by class and fields, unhashable, the dat
 ``__match_args__``) but are written out by hand: building some 25 dataclasses cost ~11 ms at
 import (``dataclasses`` and ``inspect`` included), a tenth of ``btfbuild dump``'s own time. Each
 ``__init__`` sets every field itself, without ``super()``: vmlinux makes ~300k of these objects.
+
+The per-member records of STRUCT/UNION, FUNC_PROTO and ENUM/ENUM64 (~170k in vmlinux) are built
+only when first asked for: the reader keeps each type's trailing words as they were read (in the
+host's byte order), and the first access to ``members``, ``params`` or ``values`` of any of them
+builds those of all the types of that reading (:class:`ReadBatch`). Building them was ~40% of
+reading vmlinux, and the raw and C formats of ``btfbuild dump`` need no objects: they read the
+words (``words``, :func:`words_of`, ``value_pairs``) and ``vlen``.
 """
 
 from __future__ import annotations
 
+import gc
+import struct
+import weakref
+from collections.abc import Iterator, Sequence
 from enum import IntEnum, IntFlag
-from typing import Any, ClassVar, Final
+from itertools import starmap
+from operator import attrgetter
+from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar, overload
 
 
 class Kind(IntEnum):
@@ -95,6 +108,11 @@ class _Record:
 # the default of a list field, as a dataclass's ``field(default_factory=list)``: a fresh list
 # per object (an explicit argument, even None, is kept as given); never stored nor changed
 _NEW_LIST: Final[list[Any]] = []
+
+# the trailing words of a type in the host's byte order (the reader swaps those of foreign BTF)
+_PAIR: Final = struct.Struct("=II")  # btf_param; btf_enum (unsigned)
+_SIGNED_PAIR: Final = struct.Struct("=Ii")  # btf_enum of a signed enum
+_TRIPLE: Final = struct.Struct("=III")  # btf_member; btf_enum64
 
 
 class BtfType(_Record):
@@ -236,6 +254,79 @@ class Array(BtfType):
         return [self.type_id, self.index_type_id]
 
 
+_R = TypeVar("_R")
+
+
+class _Records(Generic[_R]):
+    """The list attribute of a :class:`_WithRecords` kind (``members``, ``params``,
+    ``values``): decoded from the words on first access; setting it drops the words."""
+
+    __slots__ = ()
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> _Records[_R]: ...
+    @overload
+    def __get__(self, obj: _WithRecords, owner: type[Any]) -> list[_R]: ...
+    def __get__(self, obj: _WithRecords | None, owner: type[Any]) -> _Records[_R] | list[_R]:
+        if obj is None:
+            return self
+        records = obj._records
+        return records if records is not None else obj._decoded()
+
+    def __set__(self, obj: _WithRecords, records: list[_R]) -> None:
+        obj._records = records
+        obj._words = None
+        obj._batch = None
+
+
+class _WithRecords(BtfType):
+    """A kind followed by a record per member, parameter or enumerator. Read from raw BTF, the
+    records stay the words they were read as (host byte order) until first asked for; then
+    those of the whole reading (*batch*) are decoded."""
+
+    __slots__ = ("_batch", "_records", "_words")
+    _records: list[Any] | None  # None: still the words
+    _words: bytes | None  # None once the records are objects, which may then be changed
+    _batch: ReadBatch | None  # the reading it came from, while still words
+    _RECORD_SIZE: ClassVar[int]  # bytes per record
+
+    def _decoded(self) -> list[Any]:
+        if self._batch is not None:
+            self._batch.decode()
+            if self._records is not None:
+                return self._records
+        return self._decode_words()
+
+    def _decode_words(self) -> list[Any]:
+        assert self._words is not None
+        records = self._records = self._decode(self._words)
+        self._words = None
+        self._batch = None
+        return records
+
+    def _decode(self, words: bytes) -> list[Any]:
+        raise NotImplementedError
+
+    def _encode(self, records: list[Any]) -> bytes:
+        raise NotImplementedError
+
+    @property
+    def vlen(self) -> int:
+        """The number of records, without decoding them."""
+        records = self._records
+        if records is not None:
+            return len(records)
+        return len(self._words or b"") // self._RECORD_SIZE
+
+    def words(self) -> bytes:
+        """The records as BTF has them, in the host's byte order: as read, or encoded from the
+        objects."""
+        if self._records is None:
+            assert self._words is not None
+            return self._words
+        return self._encode(self._records)
+
+
 class Member(_Record):
     """A member of a STRUCT or UNION (``struct btf_member``), offset in bits."""
 
@@ -254,22 +345,42 @@ class Member(_Record):
         self.bitfield_size = bitfield_size
 
 
-class Composite(BtfType):
-    """STRUCT or UNION."""
+class Composite(_WithRecords):
+    """STRUCT or UNION. *words* and *batch*, in place of *members*: the ``struct btf_member``
+    words as read (host byte order) and the reading they belong to."""
 
-    __slots__ = ("bitfield_encoding", "members", "size")
+    __slots__ = ("bitfield_encoding", "size")
     __match_args__ = ("name_off", "size", "members", "bitfield_encoding")
     size: int
-    members: list[Member]
     bitfield_encoding: bool  # kind_flag
     kind: ClassVar[Kind] = Kind.STRUCT
+    _RECORD_SIZE = 12
 
-    def __init__(self, name_off: int, size: int, members: list[Member] = _NEW_LIST,
-                 bitfield_encoding: bool = False) -> None:
+    def __init__(self, name_off: int, size: int, members: list[Member] | None = None,
+                 bitfield_encoding: bool = False, words: bytes | None = None,
+                 batch: ReadBatch | None = None) -> None:
         self.name_off = name_off
         self.size = size
-        self.members = [] if members is _NEW_LIST else members
+        self._records = None if words is not None else [] if members is None else members
+        self._words = words
+        self._batch = batch
         self.bitfield_encoding = bitfield_encoding
+
+    members: _Records[Member] = _Records()
+
+    def _decode(self, words: bytes) -> list[Member]:
+        triples = _TRIPLE.iter_unpack(words)
+        if self.bitfield_encoding:
+            return [Member(n, ty, off & 0xFFFFFF, off >> 24) for n, ty, off in triples]
+        return list(starmap(Member, triples))
+
+    def _encode(self, members: list[Member]) -> bytes:
+        # the bitfield size only with bitfield_encoding, as BTF has it
+        pack = _TRIPLE.pack
+        if self.bitfield_encoding:
+            return b"".join([pack(m.name_off, m.type_id, (m.bitfield_size << 24) | m.bit_offset)
+                             for m in members])
+        return b"".join([pack(m.name_off, m.type_id, m.bit_offset) for m in members])
 
     def referenced_ids(self) -> list[int]:
         return [m.type_id for m in self.members]
@@ -302,21 +413,40 @@ class EnumValue(_Record):
         self.value = value
 
 
-class _EnumBase(BtfType):
-    """What ENUM and ENUM64 share: size, enumerators, signedness."""
+class _EnumBase(_WithRecords):
+    """What ENUM and ENUM64 share: size, enumerators, signedness. *words* and *batch*, in place
+    of *values*: the ``struct btf_enum``/``btf_enum64`` words as read (host byte order) and the
+    reading they belong to."""
 
-    __slots__ = ("signed", "size", "values")
+    __slots__ = ("signed", "size")
     __match_args__ = ("name_off", "size", "values", "signed")
     size: int
-    values: list[EnumValue]
     signed: bool  # kind_flag
 
-    def __init__(self, name_off: int, size: int, values: list[EnumValue] = _NEW_LIST,
-                 signed: bool = False) -> None:
+    def __init__(self, name_off: int, size: int, values: list[EnumValue] | None = None,
+                 signed: bool = False, words: bytes | None = None,
+                 batch: ReadBatch | None = None) -> None:
         self.name_off = name_off
         self.size = size
-        self.values = [] if values is _NEW_LIST else values
+        self._records = None if words is not None else [] if values is None else values
+        self._words = words
+        self._batch = batch
         self.signed = signed
+
+    values: _Records[EnumValue] = _Records()
+
+    def value_pairs(self) -> Iterator[tuple[int, int]]:
+        """``(name_off, value)`` of each enumerator, without building ``values``."""
+        if self._records is None:
+            assert self._words is not None
+            return self._pairs(self._words)
+        return iter([(v.name_off, v.value) for v in self._records])
+
+    def _pairs(self, words: bytes) -> Iterator[tuple[int, int]]:
+        raise NotImplementedError
+
+    def _decode(self, words: bytes) -> list[EnumValue]:
+        return list(starmap(EnumValue, self._pairs(words)))
 
 
 class Enum(_EnumBase):
@@ -324,6 +454,17 @@ class Enum(_EnumBase):
 
     __slots__ = ()
     kind: ClassVar[Kind] = Kind.ENUM
+    _RECORD_SIZE = 8
+
+    def _pairs(self, words: bytes) -> Iterator[tuple[int, int]]:
+        return (_SIGNED_PAIR if self.signed else _PAIR).iter_unpack(words)
+
+    def _encode(self, values: list[EnumValue]) -> bytes:
+        if self.signed:
+            pack = _SIGNED_PAIR.pack
+            return b"".join([pack(v.name_off, v.value) for v in values])
+        pack = _PAIR.pack
+        return b"".join([pack(v.name_off, v.value & 0xFFFFFFFF) for v in values])
 
 
 class Enum64(_EnumBase):
@@ -331,6 +472,21 @@ class Enum64(_EnumBase):
 
     __slots__ = ()
     kind: ClassVar[Kind] = Kind.ENUM64
+    _RECORD_SIZE = 12
+
+    def _pairs(self, words: bytes) -> Iterator[tuple[int, int]]:
+        pairs = [(n, (hi << 32) | lo) for n, lo, hi in _TRIPLE.iter_unpack(words)]
+        if self.signed:
+            return iter([(n, v - (1 << 64) if v >= 1 << 63 else v) for n, v in pairs])
+        return iter(pairs)
+
+    def _encode(self, values: list[EnumValue]) -> bytes:
+        pack = _TRIPLE.pack
+        out = []
+        for v in values:
+            u = v.value & 0xFFFFFFFFFFFFFFFF
+            out.append(pack(v.name_off, u & 0xFFFFFFFF, u >> 32))
+        return b"".join(out)
 
 
 class Fwd(BtfType):
@@ -378,19 +534,33 @@ class Param(_Record):
         self.type_id = type_id
 
 
-class FuncProto(BtfType):
-    """BTF_KIND_FUNC_PROTO: return type and parameters."""
+class FuncProto(_WithRecords):
+    """BTF_KIND_FUNC_PROTO: return type and parameters. *words* and *batch*, in place of
+    *params*: the ``struct btf_param`` words as read (host byte order) and the reading they
+    belong to."""
 
-    __slots__ = ("params", "ret_type_id")
+    __slots__ = ("ret_type_id",)
     __match_args__ = ("name_off", "ret_type_id", "params")
     ret_type_id: int
-    params: list[Param]
     kind: ClassVar[Kind] = Kind.FUNC_PROTO
+    _RECORD_SIZE = 8
 
-    def __init__(self, name_off: int, ret_type_id: int, params: list[Param] = _NEW_LIST) -> None:
+    def __init__(self, name_off: int, ret_type_id: int, params: list[Param] | None = None,
+                 words: bytes | None = None, batch: ReadBatch | None = None) -> None:
         self.name_off = name_off
         self.ret_type_id = ret_type_id
-        self.params = [] if params is _NEW_LIST else params
+        self._records = None if words is not None else [] if params is None else params
+        self._words = words
+        self._batch = batch
+
+    params: _Records[Param] = _Records()
+
+    def _decode(self, words: bytes) -> list[Param]:
+        return list(starmap(Param, _PAIR.iter_unpack(words)))
+
+    def _encode(self, params: list[Param]) -> bytes:
+        pack = _PAIR.pack
+        return b"".join([pack(p.name_off, p.type_id) for p in params])
 
     def referenced_ids(self) -> list[int]:
         return [self.ret_type_id, *(p.type_id for p in self.params)]
@@ -501,3 +671,48 @@ KIND_CLASSES: dict[Kind, type[BtfType]] = {
 }
 
 VOID = Void(0)
+
+
+class _HasTypes(Protocol):
+    @property
+    def types(self) -> Sequence[BtfType]: ...
+
+
+class ReadBatch:
+    """The types one reading of raw BTF left as words (see the module's doc): the first to be
+    asked for its records has those of all decoded at once, with the cyclic GC off, as the
+    reader used to build them. One at a time, amid a tool's own work, the new objects made the
+    GC rescan the whole model again and again (``btfbuild stats`` on vmlinux took 20% longer).
+    Holds its owner (a :class:`~btfbuild.btf.model.Btf`) weakly: the model stays acyclic."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: _HasTypes) -> None:
+        self._owner: weakref.ref[_HasTypes] | None = weakref.ref(owner)
+
+    def decode(self) -> None:
+        owner = self._owner() if self._owner is not None else None
+        self._owner = None  # once: what is left decodes alone
+        if owner is None:
+            return
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for t in owner.types:
+                if isinstance(t, _WithRecords) and t._batch is self:
+                    t._decode_words()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+
+_HELD_WORDS = attrgetter("_words")
+
+
+def words_of(records: Sequence[_WithRecords]) -> list[bytes]:
+    """``words()`` of each of *records*: for many at once, reading those still as read at C
+    speed (a method call each costs as much as decoding them in bulk)."""
+    held = list(map(_HELD_WORDS, records))
+    if None in held:  # some were decoded (or built in memory): encode them
+        held = [w if w is not None else r.words() for w, r in zip(held, records, strict=True)]
+    return held

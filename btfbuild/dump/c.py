@@ -25,6 +25,10 @@ Speed (vmlinux has ~130k types; the whole command should cost a few bpftool runs
 * the types are read once into flat per-id tables (a kind code, the name, the name offset), so
   the passes dispatch on small ints rather than ``isinstance``, and sizes, alignments and where
   pointers lead are noted while the types are classified, in id order;
+* members and parameters are read from the words the reader kept (see
+  :mod:`btfbuild.btf.types`), decoded by ``struct``, never built as objects: a list of tuples
+  per struct or union (gone through four times), the words as they are per function prototype
+  (mostly gone through once);
 * a sort key is one string (rank, sort name and name, as they compare one after the other); the
   tie-breaking hash is only computed for runs of equal keys, and only for their members that
   dumping will still do something for when the run is reached;
@@ -34,15 +38,19 @@ Speed (vmlinux has ~130k types; the whole command should cost a few bpftool runs
   function prototypes, a quarter of vmlinux, all sort alike and first in that rank;
 * a declarator that defines no type inline is printed once and then reused with each new name,
   the common ones (pointers and qualifiers over a named type) without the general machinery;
-* the output is a list of strings joined once, and the cyclic GC is off meanwhile.
+* the output is a list of strings joined once, and the cyclic GC is off meanwhile; the dumper
+  is returned, so that a command line about to end can skip freeing it.
 """
 
 from __future__ import annotations
 
 import gc
+import struct
 import sys
-from itertools import chain, compress, islice
-from operator import attrgetter, eq, ne
+from array import array
+from collections.abc import Iterable, Sequence
+from itertools import chain, compress, filterfalse, islice
+from operator import attrgetter, eq, itemgetter, ne
 from typing import Any, TextIO
 
 from ..btf.model import Btf
@@ -70,6 +78,7 @@ from ..btf.types import (
     Var,
     Void,
     Volatile,
+    words_of,
 )
 from ..errors import BtfbuildError
 
@@ -186,9 +195,13 @@ def _mask(*codes: int) -> bytes:
     return bytes(1 if k in codes else 0 for k in range(256))
 
 
-# bytes.translate tables: 1 for the kinds dumping does something for, or for the others
-_ACTORS = bytes(0 if k < _NKINDS and _IS_NOOP[k] else 1 for k in range(256))
+# bytes.translate tables: 1 for the kinds dumping does something for but function prototypes
+# (classified in bulk), or for the others
+_ACTORS_BUT_PROTOS = bytes(0 if k < _NKINDS and (_IS_NOOP[k] or k == _FUNC_PROTO) else 1
+                           for k in range(256))
 _FUNCS_VARS = _mask(_FUNC, _VAR)
+_COMPOSITES = _mask(_STRUCT, _UNION)
+_FUNC_PROTOS = _mask(_FUNC_PROTO)
 # the rank of a type at the end of a named reference chain (and of a named type itself)
 _RANK_NAMED = tuple(
     1 if k in (_ENUM, _ENUM64) else 2 if k in (_INT, _FLOAT) else 3 if k in (_STRUCT, _UNION)
@@ -212,6 +225,18 @@ _NAME_MARK = "\0"
 _TYPE_ID = attrgetter("type_id")
 _INDEX_TYPE_ID = attrgetter("index_type_id")
 _PLUS_ONE = (1).__add__
+_SECOND = itemgetter(1)
+_U32 = "I" if array("I").itemsize == 4 else "L"  # array type code of a 32-bit unsigned
+# the words of a struct's or union's members, of a prototype's parameters (host byte order)
+_MEMBERS = struct.Struct("=III").iter_unpack
+_PARAMS = struct.Struct("=II").iter_unpack
+_ZERO_WORD = bytes(4)
+
+
+def _scatter(table: list[Any], ids: Iterable[int], values: Iterable[Any]) -> None:
+    """``table[i] = v`` for each pair: C-level (``__setitem__`` returns None, which ``any``
+    drops), for the ~40k ids of vmlinux's structs, unions and prototypes."""
+    any(map(table.__setitem__, ids, values))
 
 
 def _ids_of(kinds: bytes, *codes: int) -> list[int]:
@@ -272,10 +297,11 @@ class CDumper:
 
     __slots__ = (
         "_align", "_decl_anon", "_decl_inline", "_decl_named", "_emit_to", "_final", "_hashes",
-        "_inline_defs", "_layouts", "_proto_targets", "_size", "_str_hashes", "current",
-        "emit_state", "fwd_emitted", "ident_names", "keys", "kind_bytes", "kinds", "name",
-        "name_offs", "names", "order_state", "parts", "ptr_size", "queue", "referenced",
-        "resolved", "str_of", "type_names", "types", "write",
+        "_inline_defs", "_layouts", "_proto_ids", "_proto_targets", "_proto_words", "_size",
+        "_str_hashes", "_struct_words", "current", "emit_state", "fwd_emitted", "ident_names",
+        "keys", "kind_bytes", "kinds", "members", "name", "name_offs", "names", "order_state",
+        "param_words", "parts", "ptr_size", "queue", "referenced", "resolved", "str_of",
+        "type_names", "types", "write",
     )
 
     def __init__(self, btf: Btf) -> None:
@@ -288,6 +314,17 @@ class CDumper:
         if _UNKNOWN in kinds:
             t = types[kinds.index(_UNKNOWN)]
             raise BtfbuildError(f"kind {t.raw_kind} cannot be dumped as C")
+        # by id, the members of a struct or union as (name offset, type, offset word as BTF
+        # has it), and the words of a prototype's parameters, decoded where they are read
+        # (mostly once); the C-level map and _scatter spare a Python step per type
+        ids = list(compress(range(n), kinds.translate(_COMPOSITES)))
+        self._struct_words = words_of(list(map(types.__getitem__, ids)))
+        self.members: list[Sequence[tuple[int, int, int]]] = [()] * n
+        _scatter(self.members, ids, map(list, map(_MEMBERS, self._struct_words)))
+        self._proto_ids = ids = list(compress(range(n), kinds.translate(_FUNC_PROTOS)))
+        self._proto_words = words_of(list(map(types.__getitem__, ids)))
+        self.param_words: list[bytes] = [b""] * n
+        _scatter(self.param_words, ids, self._proto_words)
         self.str_of = str_of = _Names(btf)
         self.name = str_of.__getitem__
         self.kinds: list[int] = list(kinds)
@@ -298,8 +335,9 @@ class CDumper:
         self.order_state[0] = _DONE
         self.emit_state = [_NOT_STARTED] * n
         self.emit_state[0] = _DONE
-        self.fwd_emitted = [False] * n
-        self.referenced = [False] * n  # for the types it matters for: see _classify
+        # (sets: few types are in them, and a list per id is a megabyte to fill for vmlinux)
+        self.fwd_emitted: set[int] = set()
+        self.referenced: set[int] = set()  # for the types it matters for: see _classify
         self.resolved: list[str | None] = [None] * n
         self.type_names: dict[str, int] = {}  # struct, union and enum tags
         self.ident_names: dict[str, int] = {}  # typedef names and enumerators
@@ -393,8 +431,10 @@ class CDumper:
                 rank = 1
             else:
                 rank = 0
-                values = self.types[tid].values
-                sort_name = self.name(values[0].name_off) if values else ""
+                sort_name = ""
+                for off, _ in self.types[tid].value_pairs():  # the first one's name
+                    sort_name = self.name(off)
+                    break
         elif _IS_INTLIKE[k]:
             rank = 2
         elif named and (_IS_COMPOSITE[k] or k == _FUNC_PROTO):
@@ -420,15 +460,15 @@ class CDumper:
         sh = self._str_hash_of
         h = sh(t.name_off) if t.name_off else 0
         if _IS_ENUM[k]:
-            for v in t.values:
-                if v.name_off:
-                    h = h * 31 + sh(v.name_off)
+            for off, _ in t.value_pairs():
+                if off:
+                    h = h * 31 + sh(off)
         elif _IS_COMPOSITE[k]:
             if members:
-                for m in t.members:
-                    if m.name_off:
-                        h = h * 31 + sh(m.name_off)
-                    h = h * 31 + self._disambig_hash(m.type_id, False)
+                for off, mt, _ in self.members[tid]:
+                    if off:
+                        h = h * 31 + sh(off)
+                    h = h * 31 + self._disambig_hash(mt, False)
         elif _IS_THROUGH[k]:
             h = h * 31 + self._disambig_hash(t.type_id, members)
         elif k == _ARRAY:
@@ -470,26 +510,22 @@ class CDumper:
         add_first = first.append
         rest: list[int] = []
         add_rest = rest.append
-        anon_protos: list[int] = []
         # libbpf's referenced marks only tell whether an anonymous enum is a top-level constant
         unnamed_enums: list[int] = []
         refs: list[int] = []
         add_ref = refs.append
-        composites: list[Any] = []
-        protos: list[Any] = []
         arrays: list[Any] = []
-        for tid in compress(range(len(types)), kbytes.translate(_ACTORS)):
+        # function prototypes, a quarter of vmlinux and nearly all anonymous, in bulk
+        protos = self._proto_ids
+        anon_protos = list(filterfalse(name_offs.__getitem__, protos))
+        if len(anon_protos) != len(protos):
+            for tid in compress(protos, map(name_offs.__getitem__, protos)):
+                own = names[tid]
+                keys[tid] = f"{rank_char[4]}{own}\0{own}"
+                add_first(tid)
+        for tid in compress(range(len(types)), kbytes.translate(_ACTORS_BUT_PROTOS)):
             k = kinds[tid]
-            if k == _FUNC_PROTO:
-                protos.append(types[tid])
-                if name_offs[tid]:
-                    own = names[tid]
-                    keys[tid] = f"{rank_char[4]}{own}\0{own}"
-                    add_first(tid)
-                else:
-                    keys[tid] = _ANON_KEY
-                    anon_protos.append(tid)
-            elif followed[k]:
+            if followed[k]:
                 t = types[tid]
                 nxt = t.type_id
                 if k == _ARRAY:
@@ -511,9 +547,7 @@ class CDumper:
                         continue
                 add_rest(tid)
             elif _IS_COMPOSITE[k]:
-                t = types[tid]
-                composites.append(t)
-                sizes[tid] = t.size
+                sizes[tid] = types[tid].size
                 if name_offs[tid]:
                     own = names[tid]
                     keys[tid] = f"{rank_char[3]}{own}\0{own}"
@@ -536,12 +570,13 @@ class CDumper:
         if unnamed_enums:
             # which of them anything refers to: intersections with the (few) candidates look
             # each reference up in a small set rather than add them all to a large one; the
-            # ids are read by list comprehensions, where reading a slot is a specialised
+            # types of members and parameters are read from their words in one array each,
+            # other ids by list comprehensions, where reading a slot is a specialised
             # instruction (map with attrgetter is a generic lookup per item)
             wanted = set(unnamed_enums)
             found = wanted.intersection(refs)
-            found |= wanted.intersection([m.type_id for t in composites for m in t.members])
-            found |= wanted.intersection([p.type_id for t in protos for p in t.params])
+            found |= wanted.intersection(array(_U32, b"".join(self._struct_words))[1::3])
+            found |= wanted.intersection(array(_U32, b"".join(self._proto_words))[1::2])
             found |= wanted.intersection(chain(map(_TYPE_ID, arrays),
                                                map(_INDEX_TYPE_ID, arrays)))
             if found != wanted:  # FUNC, VAR and DATASEC refer too
@@ -549,9 +584,9 @@ class CDumper:
                     [t.type_id for t in compress(types, kbytes.translate(_FUNCS_VARS))])
                 for tid in _ids_of(kbytes, _DATASEC):
                     found |= wanted.intersection(map(_TYPE_ID, types[tid].vars))
-            ref = self.referenced
-            for tid in found:
-                ref[tid] = True
+            self.referenced = found
+        if len(anon_protos) != len(protos):
+            first.sort()  # in id order, as _runs needs it
         return first, rest, anon_protos
 
     def _runs(self, ids: list[int]) -> list[int | list[int]]:
@@ -644,15 +679,17 @@ class CDumper:
         order = self._order
         queue = self.queue
         emit = self._emit
+        param_words = self.param_words
+        params = _PARAMS
         for tid in tids:
             if kinds[tid] == _FUNC_PROTO:
                 self.current = tid
-                t = types[tid]
-                if state[t.ret_type_id] != _DONE:
-                    order(t.ret_type_id, False)
-                for p in t.params:
-                    if state[p.type_id] != _DONE:
-                        order(p.type_id, False)
+                ret = types[tid].ret_type_id
+                if state[ret] != _DONE:
+                    order(ret, False)
+                for _, pt in params(param_words[tid]):
+                    if state[pt] != _DONE:
+                        order(pt, False)
                 if queue:
                     for qid in queue:
                         emit(qid, 0)
@@ -688,12 +725,12 @@ class CDumper:
         if self.kinds[tid] == _FUNC_PROTO:  # the most common: inline, the strength unused
             state = self.order_state
             order = self._order
-            t = self.types[tid]
-            if state[t.ret_type_id] != _DONE:
-                order(t.ret_type_id, False)
-            for p in t.params:
-                if state[p.type_id] != _DONE:
-                    order(p.type_id, False)
+            ret = self.types[tid].ret_type_id
+            if state[ret] != _DONE:
+                order(ret, False)
+            for _, pt in _PARAMS(self.param_words[tid]):
+                if state[pt] != _DONE:
+                    order(pt, False)
         else:
             self._order(tid, False)
         queue = self.queue
@@ -716,7 +753,7 @@ class CDumper:
             return ""
         name = self.names[tid]
         k = self.kinds[tid]
-        if not (k == _FWD or (k == _ENUM and not self.types[tid].values)):
+        if not (k == _FWD or (k == _ENUM and not self.types[tid].vlen)):
             count = seen.get(name, 0) + 1
             seen[name] = count
             if count > 1:
@@ -765,19 +802,20 @@ class CDumper:
         t = self.types[tid]
         aligns = self._align
         max_align = 1
-        align = None  # set by the first member of no alignment or misaligned
+        align: int | None = None  # set by the first member of no alignment or misaligned
         packed = False
-        for m in t.members:
-            a = aligns[m.type_id]
+        bitfields = t.bitfield_encoding  # offset words hold bitfield size << 24 | bit offset
+        for _, mt, offset in self.members[tid]:
+            a = aligns[mt]
             if a is None:
-                a = self._align_of(m.type_id)
+                a = self._align_of(mt)
             if a > max_align:
                 max_align = a
             elif not a:
                 if align is None:
                     align = a
                 continue
-            if m.bit_offset % (8 * a) and not m.bitfield_size:  # (the cheaper test first)
+            if offset % (8 * a) and not (bitfields and offset >> 24):  # misaligned, no bitfield
                 packed = True
                 if align is None:
                     align = 1
@@ -833,7 +871,6 @@ class CDumper:
     def _pending(self, tids: list[int]) -> list[int]:
         """Those of *tids* that dumping may still do something for: not settled, nor an
         anonymous struct or union of settled members (an unnamed type is never queued)."""
-        types = self.types
         kinds = self.kinds
         state = self.order_state
         emit_to = self._emit_to
@@ -848,7 +885,7 @@ class CDumper:
                 if state[to if to >= 0 else self._emit_target(tid)] == _DONE:
                     continue
             elif _IS_COMPOSITE[k] and not self.name_offs[tid] and all(
-                    map(self._settled, map(_TYPE_ID, types[tid].members))):
+                    map(self._settled, map(_SECOND, self.members[tid]))):
                 continue
             out.append(tid)
         return out
@@ -889,8 +926,7 @@ class CDumper:
                 return 0
             state[tid] = _IN_PROGRESS
             order = self._order
-            for m in self.types[tid].members:
-                mt = m.type_id
+            for _, mt, _ in self.members[tid]:
                 if state[mt] != _DONE:  # else nothing to do
                     order(mt, False)
             if named:
@@ -898,12 +934,10 @@ class CDumper:
             state[tid] = _DONE
             return 1
         if k == _FUNC_PROTO:
-            t = self.types[tid]
-            ret = t.ret_type_id
+            ret = self.types[tid].ret_type_id
             strong = state[ret] == _DONE or self._order(ret, through_ptr) > 0
             order = self._order
-            for p in t.params:
-                pt = p.type_id
+            for _, pt in _PARAMS(self.param_words[tid]):
                 if state[pt] == _DONE or order(pt, through_ptr) > 0:
                     strong = True
             return int(strong)
@@ -926,7 +960,7 @@ class CDumper:
             return 0
         if _IS_ENUM_OR_FWD[k]:
             # anonymous enums used by nothing are constants: they get a definition of their own
-            if self.name_offs[tid] or not self.referenced[tid]:
+            if self.name_offs[tid] or tid not in self.referenced:
                 self.queue.append(tid)
             state[tid] = _DONE
             return 1
@@ -971,20 +1005,20 @@ class CDumper:
 
         if st == _IN_PROGRESS:
             # referenced again while being defined: a forward declaration is needed
-            if self.fwd_emitted[tid]:
+            if tid in self.fwd_emitted:
                 return
             if _IS_COMPOSITE[k]:
                 if tid == cont_id or not self.name_offs[tid]:  # self-reference; anonymous loop
                     return
                 self._struct_fwd(tid)
                 w(";\n\n")
-                self.fwd_emitted[tid] = True
+                self.fwd_emitted.add(tid)
             elif k == _TYPEDEF:
                 # the typedef is enough for uses through a pointer
                 if not self._is_blacklisted(tid):
                     self._typedef_def(tid, 0)
                     w(";\n\n")
-                self.fwd_emitted[tid] = True
+                self.fwd_emitted.add(tid)
             return
 
         if _IS_COMPOSITE[k]:
@@ -999,8 +1033,7 @@ class CDumper:
                 pass_through = _IS_EMIT_PASS
                 kinds = self.kinds
                 emit_to = self._emit_to
-                for m in t.members:
-                    mt = m.type_id
+                for _, mt, _ in self.members[tid]:
                     if state[mt] == _DONE:
                         continue
                     if pass_through[kinds[mt]]:
@@ -1012,10 +1045,10 @@ class CDumper:
                             continue
                         mt = to
                     emit(mt, inner)
-            elif not self.fwd_emitted[tid] and tid != cont_id:
+            elif tid not in self.fwd_emitted and tid != cont_id:
                 self._struct_fwd(tid)
                 w(";\n\n")
-                self.fwd_emitted[tid] = True
+                self.fwd_emitted.add(tid)
             if top_level:
                 self._struct_def(tid, t, 0)
                 w(";\n\n")
@@ -1033,17 +1066,17 @@ class CDumper:
         elif k == _TYPEDEF:
             state[tid] = _IN_PROGRESS
             self._emit(self.types[tid].type_id, tid)
-            if not self.fwd_emitted[tid] and not self._is_blacklisted(tid):
+            if tid not in self.fwd_emitted and not self._is_blacklisted(tid):
                 self._typedef_def(tid, 0)
                 w(";\n\n")
             state[tid] = _DONE
         elif k == _FUNC_PROTO:
             targets = self._proto_targets.get(tid)
             if targets is None:
-                t = self.types[tid]
+                params = _PARAMS(self.param_words[tid])
                 targets = self._proto_targets[tid] = [
                     self._emit_target(x) if _IS_EMIT_PASS[self.kinds[x]] else x
-                    for x in (t.ret_type_id, *map(_TYPE_ID, t.params))]
+                    for x in (self.types[tid].ret_type_id, *map(_SECOND, params))]
             pending = False
             for x in targets:
                 if state[x] != _DONE:
@@ -1099,16 +1132,19 @@ class CDumper:
         nl_indent = _NL_INDENT[lvl1 if lvl1 < _MAX_INDENT else _MAX_INDENT]
         off = 0
         prev_bitfield = False
-        for m in t.members:
-            bits = m.bitfield_size
-            m_off = m.bit_offset
-            mt = m.type_id
+        rows = self.members[tid]
+        bitfields = t.bitfield_encoding  # offset words hold bitfield size << 24 | bit offset
+        for name_off, mt, m_off in rows:
+            bits = 0
+            if bitfields:
+                bits = m_off >> 24
+                m_off &= 0xFFFFFF
             if off < m_off:
                 m_align = 1 if packed else aligns[mt]
                 if m_align is None:
                     m_align = self._align_of(mt)
                 self._bit_padding(off, m_off, m_align, prev_bitfield and bits != 0, lvl1)
-            fname = name_of[m.name_off]
+            fname = name_of[name_off]
             decl = decl_named.get(mt) if fname else None
             if bits:
                 if decl is not None:
@@ -1134,7 +1170,7 @@ class CDumper:
 
         if is_struct and off < t.size * 8:
             self._bit_padding(off, t.size * 8, align, False, lvl1)
-        if t.members or t.size:
+        if rows or t.size:
             w(_NL_INDENT[lvl if lvl < _MAX_INDENT else _MAX_INDENT])
             w("} __attribute__((packed))" if packed else "}")
         else:
@@ -1179,7 +1215,7 @@ class CDumper:
         w = self.write
         t = self.types[tid]
         w(f"enum {self._type_name(tid)}" if self.name_offs[tid] else "enum")
-        if not t.values:
+        if not t.vlen:
             return
         w(" {")
         name = self.name
@@ -1194,11 +1230,11 @@ class CDumper:
             bits = 64
         half = 1 << (bits - 1)
         mask = (1 << bits) - 1
-        for v in t.values:
-            ident = name(v.name_off)
+        for name_off, value in t.value_pairs():
+            ident = name(name_off)
             count = idents.get(ident, 0) + 1  # enumerators share the typedef namespace
             idents[ident] = count
-            val = v.value & mask
+            val = value & mask
             if signed and val >= half:
                 val -= 1 << bits
             if count > 1:
@@ -1211,7 +1247,7 @@ class CDumper:
             w(" __attribute__((mode(byte)))")
         elif t.size == 8 and self.ptr_size == 8 and (
             # an enum64 with a value over 32 bits is 8 bytes anyway; others must be told
-            self.kinds[tid] == _ENUM or all(not (v.value & _U64) >> 32 for v in t.values)
+            self.kinds[tid] == _ENUM or all(not (v & _U64) >> 32 for _, v in t.value_pairs())
         ):
             w(" __attribute__((mode(word)))")
 
@@ -1299,7 +1335,7 @@ class CDumper:
         parts = self.parts
         start = len(parts)
         inline_defs = self._inline_defs
-        self._params(proto, lvl)
+        self._params(t.type_id, lvl)
         params = "".join(parts[start:])
         del parts[start:]
         return f"{text} (*", f"){params}", f"{text} (*){params}", inline_defs == self._inline_defs
@@ -1487,7 +1523,7 @@ class CDumper:
                     w(")")
                 else:
                     self._name(fname, after_ptr)
-                self._params(types[tid], lvl)
+                self._params(tid, lvl)
                 return
             else:
                 return  # not a type a declaration can be made of
@@ -1499,23 +1535,24 @@ class CDumper:
             self.write(" ")
         self.write(fname)
 
-    def _params(self, t: Any, lvl: int) -> None:
+    def _params(self, tid: int, lvl: int) -> None:
+        """The parameter list of the function prototype *tid*."""
         w = self.write
-        params = t.params
-        # no parameters, or clang's single void one for BPF
-        if not params or (len(params) == 1 and params[0].type_id == 0):
+        words = self.param_words[tid]
+        # no parameters, or clang's single void one for BPF (one parameter of type 0)
+        if not words or (len(words) == 8 and words[4:] == _ZERO_WORD):
             w("(void)")
             return
         w("(")
-        last = len(params) - 1
+        last = len(words) // 8 - 1
         name = self.name
-        for i, p in enumerate(params):
+        for i, (name_off, pt) in enumerate(_PARAMS(words)):
             if i:
                 w(", ")
-            if i == last and p.type_id == 0:
+            if i == last and pt == 0:
                 w("...")
                 break
-            self._decl(p.type_id, name(p.name_off), lvl)
+            self._decl(pt, name(name_off), lvl)
         w(")")
 
 
@@ -1547,20 +1584,22 @@ def _kfuncs(d: CDumper) -> None:
     w("#endif\n\n")
 
 
-def dump_c(btf: Btf, out: TextIO) -> None:
-    """Write *btf* (split BTF: with its base) as ``bpftool btf dump file F format c`` does."""
+def dump_c(btf: Btf, out: TextIO) -> CDumper:
+    """Write *btf* (split BTF: with its base) as ``bpftool btf dump file F format c`` does.
+    Returns the dumper: freeing its tables (hundreds of thousands of objects for vmlinux) costs
+    ~12 ms, which a process about to end can skip by keeping it (see ``cli._exit_now``)."""
     # hundreds of thousands of short-lived lists, tuples and strings and no cycles: the cyclic
     # GC would only rescan them (~10% of the time)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _dump_c(btf, out)
+        return _dump_c(btf, out)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _dump_c(btf: Btf, out: TextIO) -> None:
+def _dump_c(btf: Btf, out: TextIO) -> CDumper:
     d = CDumper(btf)
     limit = sys.getrecursionlimit()
     # type graphs nest deeper than Python's default limit; the calls are Python-only
@@ -1577,6 +1616,7 @@ def _dump_c(btf: Btf, out: TextIO) -> None:
         _write(out, d.take_output())
     finally:
         sys.setrecursionlimit(limit)
+    return d
 
 
 def _write(out: TextIO, text: str) -> None:

@@ -7,6 +7,7 @@ base, as bpftool does.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -43,6 +44,11 @@ class _Lookup(dict[int, str]):
     def __missing__(self, key: int) -> str:
         return self.default
 
+
+# members and parameters as BTF words (``words()`` of a struct, union or prototype): decoding
+# them is cheaper than building their objects
+_MEMBER = struct.Struct("=III")
+_PARAM = struct.Struct("=II")
 
 _INT_ENC = _Lookup({0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}, "UNKN")
 _LINKAGE = _Lookup({0: "static", 1: "global", 2: "extern"}, "(unknown)")
@@ -85,6 +91,8 @@ def _render(btf: Btf, items: Iterable[tuple[int, Any]], name: _Names, lines: lis
     per type to say what the dispatch already knows would cost time."""
     ap = lines.append
     linkage = _LINKAGE
+    member_triples = _MEMBER.iter_unpack
+    param_pairs = _PARAM.iter_unpack
     ref_names = _REF_NAMES
     for tid, t in items:
         cls = type(t)
@@ -92,35 +100,35 @@ def _render(btf: Btf, items: Iterable[tuple[int, Any]], name: _Names, lines: lis
             ap(f"[{tid}] FUNC '{name[t.name_off]}' type_id={t.type_id} "
                f"linkage={linkage[t.linkage]}")
         elif cls is FuncProto:
-            params = t.params
             ap(f"[{tid}] FUNC_PROTO '{name[t.name_off]}' ret_type_id={t.ret_type_id} "
-               f"vlen={len(params)}")
-            for p in params:
-                ap(f"\t'{name[p.name_off]}' type_id={p.type_id}")
+               f"vlen={t.vlen}")
+            for name_off, type_id in param_pairs(t.words()):
+                ap(f"\t'{name[name_off]}' type_id={type_id}")
         elif cls in ref_names:
             ap(f"[{tid}] {ref_names[cls]} '{name[t.name_off]}' type_id={t.type_id}")
         elif cls is Struct or cls is Union:
-            members = t.members
             ap(f"[{tid}] {'STRUCT' if cls is Struct else 'UNION'} '{name[t.name_off]}' "
-               f"size={t.size} vlen={len(members)}")
-            for m in members:
-                if m.bitfield_size:
-                    ap(f"\t'{name[m.name_off]}' type_id={m.type_id} "
-                       f"bits_offset={m.bit_offset} bitfield_size={m.bitfield_size}")
-                else:
-                    ap(f"\t'{name[m.name_off]}' type_id={m.type_id} "
-                       f"bits_offset={m.bit_offset}")
+               f"size={t.size} vlen={t.vlen}")
+            if t.bitfield_encoding:
+                for name_off, type_id, offset in member_triples(t.words()):
+                    if offset >> 24:
+                        ap(f"\t'{name[name_off]}' type_id={type_id} "
+                           f"bits_offset={offset & 0xFFFFFF} bitfield_size={offset >> 24}")
+                    else:
+                        ap(f"\t'{name[name_off]}' type_id={type_id} bits_offset={offset}")
+            else:
+                for name_off, type_id, offset in member_triples(t.words()):
+                    ap(f"\t'{name[name_off]}' type_id={type_id} bits_offset={offset}")
         elif cls is Array:
             ap(f"[{tid}] ARRAY '{name[t.name_off]}' type_id={t.type_id} "
                f"index_type_id={t.index_type_id} nr_elems={t.nelems}")
         elif cls is Enum or cls is Enum64:
-            values = t.values
             ap(f"[{tid}] {'ENUM' if cls is Enum else 'ENUM64'} '{name[t.name_off]}' "
                f"encoding={'SIGNED' if t.signed else 'UNSIGNED'} size={t.size} "
-               f"vlen={len(values)}")
+               f"vlen={t.vlen}")
             suffix = "" if cls is Enum else "LL" if t.signed else "ULL"
-            for v in values:
-                ap(f"\t'{name[v.name_off]}' val={v.value}{suffix}")
+            for name_off, value in t.value_pairs():
+                ap(f"\t'{name[name_off]}' val={value}{suffix}")
         elif cls is Int:
             ap(f"[{tid}] INT '{name[t.name_off]}' size={t.size} bits_offset={t.bit_offset} "
                f"nr_bits={t.bits} encoding={_INT_ENC[t.encoding]}")
