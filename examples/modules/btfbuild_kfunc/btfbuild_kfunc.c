@@ -40,6 +40,11 @@ __bpf_kfunc pid_t btfbuild_kfunc_task_pid(struct task_struct *task)
 
 __bpf_kfunc_end_defs();
 
+/* Linux 7.x dropped the flag: trusted arguments are what every kfunc gets there. */
+#ifndef KF_TRUSTED_ARGS
+#define KF_TRUSTED_ARGS 0
+#endif
+
 BTF_KFUNCS_START(btfbuild_kfunc_ids)
 BTF_ID_FLAGS(func, btfbuild_kfunc_add)
 BTF_ID_FLAGS(func, btfbuild_kfunc_task_pid, KF_TRUSTED_ARGS)
