@@ -6,8 +6,13 @@ comes from our pahole front, as gen-btf.sh has pahole write it. The written file
 their own terms: the kfunc annotations, the order of the types, the kernel's validation rules,
 and, after putting them back into the object as gen-btf.sh does, the ids in ``.BTF_ids``
 (checked against the written BTF by name, with the in-place mode's test expectations). The
-real-kernel tier runs the mode on Debian 6.1's nf_conntrack.ko and compares, slot by slot and
-set by set, the names the new ids stand for with those of the shipped section.
+real-kernel tier runs the mode on Debian 6.1's nf_conntrack.ko (a 6.1 module: the released
+tool's behaviour) and compares, slot by slot and set by set, the names the new ids stand for with
+those of the shipped section.
+
+Which tool the run follows, the released one (kernels up to 7.2) or bpf-next's, depends on the
+kernel the ELF file says it belongs to: test objects get a ``vermagic`` in ``.modinfo`` or a
+``linux_banner`` to say so, and say nothing otherwise (bpf-next's).
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from btfbuild.btf.types import (
     Struct,
     TypeTag,
 )
-from btfbuild.btfids.genbtf import generate, sort_by_name
+from btfbuild.btfids.genbtf import generate, released_tool, sort_by_name
+from btfbuild.btfids.symbols import kernel_version, parse_release, read_layout
 from btfbuild.check import validate
 from btfbuild.errors import BtfbuildError
 from btfbuild.fronts.pahole import main as pahole_main
@@ -629,3 +635,174 @@ def test_nf_conntrack(linux61: Path, vmlinux61: Path, tmp_path: Path, distill: b
     # distilled) and the kernel's rules accept it
     done = load(embed(work, tmp_path / "embedded.ko"), vmlinux)
     assert done.find("nf_conn", Kind.STRUCT) is not None and validate(done) == []
+
+
+# -- which kernel, which tool --------------------------------------------------------------------
+
+
+def vermagic(release: str) -> str:
+    """C for a module's ``.modinfo`` entries, as modpost writes them, for kernel *release*."""
+    return "".join(
+        f'static const char __mi_{i}[] __attribute__((section(".modinfo"), used, aligned(1))) = '
+        f'"{entry}";\n' for i, entry in enumerate(
+            ["license=GPL", f"vermagic={release} SMP preempt mod_unload ", "name=mod"]))
+
+
+def version_of(obj: Path) -> tuple[int, int] | None:
+    with open(obj, "rb") as f:
+        layout = read_layout(f, str(obj))
+        return kernel_version(f.fileno(), layout)
+
+
+def test_kernel_version_of_a_module(tmp_path: Path, gcc: str) -> None:
+    obj = compile_c(gcc, "int f(int a) { return a; }\n" + vermagic("7.2.13"), tmp_path / "m.ko")
+    assert version_of(obj) == (7, 2)
+
+
+def test_kernel_version_from_linux_banner(tmp_path: Path, gcc: str) -> None:
+    """init/version.c's banner, read at the symbol's place in its section; other symbols whose
+    names end alike, or strings that look like it, do not count."""
+    src = r"""
+const char not_linux_banner[] = "Linux version 9.9.9 (decoy)\n";
+const char other[] = "Linux version 8.8.8";
+const char linux_banner[] = "Linux version 7.3.0-rc1 (builder@host) (gcc) #1 SMP\n";
+int f(int a) { return a + linux_banner[a] + not_linux_banner[a] + other[a]; }
+"""
+    obj = compile_c(gcc, src, tmp_path / "vmlinux.o")
+    assert version_of(obj) == (7, 3)
+    # vmlinux keeps the built-in modules' .modinfo, without any vermagic: the banner decides
+    builtin = ('static const char __mi[] __attribute__((section(".modinfo"), used)) = '
+               '"ext4.license=GPL";\n')
+    obj = compile_c(gcc, src + builtin, tmp_path / "vmlinux2.o")
+    assert version_of(obj) == (7, 3)
+    plain = compile_c(gcc, "int f(int a) { return a; }\n", tmp_path / "plain.o")
+    assert version_of(plain) is None
+
+
+def test_parse_release() -> None:
+    assert parse_release(b"7.2.13 SMP preempt") == (7, 2)
+    assert parse_release(b"6.1.0-56-amd64 SMP") == (6, 1)
+    assert parse_release(b"7.3-rc1") == (7, 3)
+    assert parse_release(b"6.19.0+") == (6, 19)
+    assert parse_release(b"banana") is None and parse_release(b"7") is None
+    assert parse_release(b"7.x") is None
+
+
+def test_which_tool() -> None:
+    assert released_tool((6, 19)) and released_tool((7, 2)) and released_tool((6, 1))
+    assert not released_tool((7, 3)) and not released_tool((8, 0)) and not released_tool(None)
+
+
+def test_released_tool(tmp_path: Path, gcc: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 7.2 module: the kfuncs are those pahole tagged, only KF_IMPLICIT_ARGS is handled; no
+    decl tags added, no arena attributes, no dedup (the input's types and strings stay, in
+    place before the sort, and the new ones follow)."""
+    obj = compile_c(gcc, KFUNCS_C + vermagic("7.2.13"), tmp_path / "kfuncs.ko")
+    detached_btf(obj, features="default")  # decl_tag_kfuncs: as kbuild runs pahole for 7.2
+    pre = read_split(Path(f"{obj}.BTF.1"))
+    rc, err = run_ours(["--btf", f"{obj}.BTF.1", str(obj)], capsys)
+    assert rc == 0
+    # bpf-next's kfunc-set warnings are not the released tool's
+    warns = err.splitlines()
+    assert "WARN: resolve_btfids: unresolved symbol bpf_nowhere" in warns
+    assert not [w for w in warns if "kfunc" in w or "no BTF ID symbol" in w]
+    res = generate(str(obj), btf=f"{obj}.BTF.1", write=False)
+    assert (res.kernel, res.released) == ((7, 2), True)
+    btf = res.btf
+    assert Path(f"{obj}.BTF").read_bytes() == raw.encode(btf)
+    assert validate(btf) == []
+    assert_sorted_by_name(btf)
+    # the tags are pahole's, one each
+    for name in KFUNCS:
+        want = ["bpf_kfunc"] + (["bpf_fastcall"] if name in ("bpf_fast", "bpf_implicit") else [])
+        assert tags_of(btf, the_func(btf, name)[0]) == sorted(want), name
+    # KF_IMPLICIT_ARGS as in bpf-next's tool
+    assert param_names(btf, "bpf_implicit") == ["a", "t"]
+    assert param_names(btf, "bpf_implicit_impl") == ["a", "t", "aux"]
+    assert tags_of(btf, the_func(btf, "bpf_implicit_impl")[0]) == ["bpf_fastcall"]
+    assert param_names(btf, "bpf_meta") == ["a"]
+    assert param_names(btf, "bpf_legacy") == ["a"] and len(funcs_named(btf, "bpf_legacy_impl")) == 1
+    # no arena attributes
+    assert not any(isinstance(t, TypeTag) for _, t in btf)
+    assert not is_arena_pointer(btf, proto_of(btf, "bpf_arena_alloc").ret_type_id)
+    # no dedup: the strings are the input's and the new names after them; the types are the
+    # input's plus, per kfunc, _impl FUNC, copied tags and prototype: bpf_implicit 3, bpf_meta
+    # 2, bpf_legacy 1 (its _impl is the source's)
+    assert btf.strings.data.startswith(pre.strings.data)
+    assert btf.strings.data[len(pre.strings.data):].split(b"\0")[:-1] == [
+        b"bpf_implicit_impl", b"bpf_meta_impl"]
+    assert len(btf) == len(pre) + 6
+    kinds = Counter(t.kind for _, t in btf)
+    assert kinds - Counter(t.kind for _, t in pre) == Counter(
+        {Kind.FUNC: 2, Kind.DECL_TAG: 1, Kind.FUNC_PROTO: 3})
+
+
+def test_released_tool_finds_kfuncs_by_their_tags(tmp_path: Path, gcc: str) -> None:
+    """Without pahole's decl_tag_kfuncs, the released tool knows no kfunc; bpf-next's finds
+    them in the kfunc sets."""
+    obj = compile_c(gcc, KFUNCS_C + vermagic("6.19.3"), tmp_path / "kfuncs.ko")
+    detached_btf(obj)
+    res = generate(str(obj), btf=f"{obj}.BTF.1", write=False)
+    assert res.released and param_names(res.btf, "bpf_implicit") == ["a", "t", "aux"]
+    assert not funcs_named(res.btf, "bpf_implicit_impl")
+    assert tags_of(res.btf, the_func(res.btf, "bpf_plain")[0]) == []
+
+
+def test_bpf_next_tool_for_73_and_unknown(tmp_path: Path, gcc: str) -> None:
+    """7.3+ and objects that name no kernel: decl tags added, arena attributes, dedup."""
+    for i, release in enumerate(["7.3.0", None]):
+        src = KFUNCS_C + (vermagic(release) if release else "")
+        obj = compile_c(gcc, src, tmp_path / f"kfuncs{i}.ko")
+        detached_btf(obj, features="default")
+        res = generate(str(obj), btf=f"{obj}.BTF.1", write=False)
+        assert not res.released
+        assert res.kernel == ((7, 3) if release else None)
+        btf = res.btf
+        assert tags_of(btf, the_func(btf, "bpf_fast")[0]) == ["bpf_fastcall", "bpf_kfunc"]
+        assert is_arena_pointer(btf, proto_of(btf, "bpf_arena_alloc").ret_type_id)
+        assert param_names(btf, "bpf_implicit") == ["a", "t"]
+
+
+def header_len(path: Path) -> int:
+    return u32s(path.read_bytes()[:8], 4, 1)[0]
+
+
+@pytest.mark.parametrize(("release", "expected"), [("7.2.13", 32), ("7.1.4", 24), ("7.3.0", 24),
+                                                   (None, 24)])
+def test_distilled_header_length(tmp_path: Path, gcc: str, capsys: pytest.CaptureFixture[str],
+                                 release: str | None, expected: int) -> None:
+    """7.2's libbpf writes the 32-byte header (with layout_off/layout_len) for the BTF that
+    btf__distill_base() makes; output that is not distilled keeps pahole's 24 bytes."""
+    base_obj = compile_c(gcc, BASE_C, tmp_path / "vmlinux.o")
+    base = tmp_path / "vmlinux.btf"
+    assert pahole_main(["-J", f"--btf_encode_detached={base}", str(base_obj)]) == 0
+    mod = compile_c(gcc, MODULE_C + (vermagic(release) if release else ""), tmp_path / "mod.ko")
+    detached_btf(mod, base=base, features="default")
+    argv = ["-b", str(base), "--btf", f"{mod}.BTF.1", str(mod)]
+    assert run_ours(["--distill_base", *argv], capsys) == (0, "")
+    out, out_base = Path(f"{mod}.BTF"), Path(f"{mod}.BTF.base")
+    assert (header_len(out), header_len(out_base)) == (expected, expected)
+    assert out.read_bytes()[24:expected] == bytes(expected - 24)  # layout_off, layout_len: 0
+    distilled = read_split(out_base)
+    btf = read_split(out, distilled)
+    assert validate(btf) == []
+    assert param_names(btf, "mod_kfunc") == ["s"]  # KF_IMPLICIT_ARGS, both tools
+    relocated = load(embed(mod, tmp_path / "done.ko"), load(base))
+    assert relocated.find("mod_state", Kind.STRUCT) is not None and validate(relocated) == []
+    out_base.unlink()
+    assert run_ours(argv, capsys) == (0, "")
+    assert header_len(out) == 24
+
+
+def test_header_length_of_the_writer() -> None:
+    b = Btf()
+    b.add(Int(b.add_str("int"), 4, IntEncoding.SIGNED, 0, 32))
+    long = raw.encode(b, header_len=32)
+    assert long[32:] == raw.encode(b)[24:] and header_len_of(long) == 32
+    assert canonical(raw.parse(long)) == canonical(b)
+    with pytest.raises(ValueError, match="header length"):
+        raw.encode(b, header_len=28)
+
+
+def header_len_of(data: bytes) -> int:
+    return int.from_bytes(data[4:8], "little")

@@ -416,8 +416,12 @@ def _canonical_info(t: BtfType) -> int:
     return (int(kflag) << 31) | (int(kind) << 24) | vlen
 
 
-def encode(btf: Btf, endian: Endian | None = None) -> bytes:
-    """Serialize *btf*'s own types and strings (split BTF: without its base)."""
+def encode(btf: Btf, endian: Endian | None = None, header_len: int = HEADER_LEN) -> bytes:
+    """Serialize *btf*'s own types and strings (split BTF: without its base). *header_len* 32
+    writes the header of ``struct btf_header`` with ``layout_off``/``layout_len`` (both 0), as
+    libbpf does for BTF it creates itself since the kind layout section (kernel 7.2)."""
+    if header_len not in (HEADER_LEN, HEADER_LEN + 8):
+        raise ValueError(f"header length {header_len}: only {HEADER_LEN} or {HEADER_LEN + 8}")
     endian = endian or btf.endian
     e = "<" if endian == "little" else ">"
     hdr = struct.Struct(e + "III")
@@ -468,6 +472,6 @@ def encode(btf: Btf, endian: Endian | None = None) -> bytes:
         else:
             raise TypeError(f"cannot encode {type(t).__name__}")
     strs = btf.strings.data
-    header = struct.pack(e + "HBBIIIII", MAGIC, VERSION, btf.flags, HEADER_LEN,
+    header = struct.pack(e + "HBBIIIII", MAGIC, VERSION, btf.flags, header_len,
                          0, len(out), len(out), len(strs))
-    return header + bytes(out) + strs
+    return header + bytes(header_len - HEADER_LEN) + bytes(out) + strs

@@ -16,8 +16,8 @@ tool's results, warnings and exit behaviour (see :mod:`btfbuild.fronts.resolve_b
   leaves earlier slots written there).
 
 Kernels 6.19+ run the tool differently: the ELF file is only read, and the BTF (annotated,
-deduplicated, sorted) and the resolved section are written to files next to it
-(:mod:`.genbtf`).
+deduplicated, sorted; less of that for kernels up to 7.2, whose release the ELF file tells) and
+the resolved section are written to files next to it (:mod:`.genbtf`).
 
 Modules: :mod:`.symbols` (ELF, symbol names), :mod:`.btfnames` (BTF name lookup),
 :mod:`.resolve` (the search and the patching), :mod:`.patch` (the file update), :mod:`.genbtf`
@@ -185,12 +185,14 @@ class _Prepared(NamedTuple):
     collected: Collected
 
 
-def _prepare(fd: int, path: str, log: Log, consequence: str = "nothing to do"
-             ) -> _Prepared | None:
+def _prepare(fd: int, path: str, log: Log, consequence: str = "nothing to do",
+             layout: ElfLayout | None = None) -> _Prepared | None:
     """The ``.BTF_ids`` section and its symbols; None when the file has no such section or no
-    symbol table (logged with -v: "Cannot find ... sections, *consequence*")."""
-    with os.fdopen(os.dup(fd), "rb") as f:
-        layout = read_layout(f, path)
+    symbol table (logged with -v: "Cannot find ... sections, *consequence*"). *layout*: the
+    file's, if read already."""
+    if layout is None:
+        with os.fdopen(os.dup(fd), "rb") as f:
+            layout = read_layout(f, path)
     _log_sections(layout, log)
     if layout.idlist is None or layout.symtab is None:
         log(1, f"Cannot find .BTF_ids or symbols sections, {consequence}")

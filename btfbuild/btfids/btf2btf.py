@@ -1,11 +1,23 @@
 """The kfunc annotations resolve_btfids adds to BTF before writing it out (its "btf2btf" step).
 
+Two generations of the kernel tool do this step differently; :mod:`.genbtf` says which one a run
+follows.
+
+The released tool (kernels 6.19 to 7.2, ``tools/bpf/resolve_btfids/main.c`` of 7.2) only handles
+``KF_IMPLICIT_ARGS``; the decl tags come from pahole's ``decl_tag_kfuncs``, and they are what
+says which functions are kfuncs (:func:`tagged_kfuncs`, its ``collect_kfuncs``): each
+``DECL_TAG bpf_kfunc`` (not an attribute, component -1) on a FUNC, in tag id order, base BTF
+included, whose name has a ``__BTF_ID__func__`` symbol. Its flags are the word after the first
+address of that name found inside a ``BTF_SET8`` (any set8, ``BTF_SET8_KFUNCS`` or not, sets by
+name descending, the set's count word excluded, one past its last entry included, as
+``find_kfunc_flags`` bounds it), 0 if there is none. A FUNC tagged twice is handled twice.
+
 Since bpf-next of August 2026 (commits 692393104909 "Emit bpf_kfunc and bpf_fastcall decl tags"
 and 27a78c2e7eee "Process KF_ARENA_* flags"), the kernel's ``tools/bpf/resolve_btfids`` is where
 kfuncs get their BTF annotations, which pahole's ``decl_tag_kfuncs`` and ``attributes`` features
 used to produce. This module does what it does, in the same order.
 
-Which functions are kfuncs (:func:`discover`): every ``BTF_SET8`` whose flags word (in the
+Which functions are kfuncs there (:func:`discover`): every ``BTF_SET8`` whose flags word (in the
 section as compiled) has ``BTF_SET8_KFUNCS`` lists them; sets are visited in the tool's order
 (names descending), entries in address order. Entry *i* is named by the ``__BTF_ID__*`` symbol at
 exactly the address of its id/flags pair and must be a FUNC of the object's own BTF (not of the
@@ -13,15 +25,17 @@ base), the first of that name; an entry with no symbol or no such FUNC is skippe
 Its flags are the word after the pair's id. A FUNC met twice keeps one entry; twice with other
 flags is an error.
 
-What each kfunc gets (:func:`annotate`), kfuncs in ascending FUNC id:
+What each kfunc gets (:func:`annotate`), kfuncs in ascending FUNC id (the released tool: in the
+order :func:`tagged_kfuncs` gives, and only the ``KF_IMPLICIT_ARGS`` step):
 
 * ``DECL_TAG bpf_kfunc`` on the FUNC, and ``DECL_TAG bpf_fastcall`` with ``KF_FASTCALL``
   (component -1). They are added even when the input has them already (pahole's
   ``decl_tag_kfuncs``): the dedup that follows merges equal tags.
 * ``KF_IMPLICIT_ARGS``: a FUNC ``<name>_impl`` with the original prototype and the decl tags of
-  the kfunc except ``bpf_kfunc`` (unless the object already has a FUNC of that name), and for the
-  kfunc a new prototype that stops before the first implicit parameter, a pointer (through
-  modifiers) to ``struct bpf_prog_aux`` or ``struct btf_struct_meta``.
+  the kfunc except ``bpf_kfunc`` (unless the object already has a FUNC of that name; the
+  released tool looks in the base BTF too), and for the kfunc a new prototype that stops before
+  the first implicit parameter, a pointer (through modifiers) to ``struct bpf_prog_aux`` or
+  ``struct btf_struct_meta``.
 * arena pointers: with ``KF_ARENA_RET`` the return type, with ``KF_ARENA_ARG1``/``ARG2`` the
   first/second parameter, and any parameter named ``*__arena`` or ``*__arena__nullable``, must be
   pointers; each gets a new ``PTR`` to a ``TYPE_TAG`` attribute ``address_space(1)`` on the
@@ -129,20 +143,58 @@ def discover(col: Collected, section: bytes, section_addr: int, little_endian: b
     return Discovered([found[k] for k in sorted(found)], warnings)
 
 
-def annotate(btf: Btf, kfuncs: list[Kfunc], log: Log) -> None:
-    """Add the decl tags, ``_impl`` functions and prototypes of *kfuncs* to *btf* (in place)."""
-    _Annotator(btf, log).run(kfuncs)
+def tagged_kfuncs(col: Collected, section: bytes, section_addr: int, little_endian: bool,
+                  btf: Btf) -> list[Kfunc]:
+    """The kfuncs as the released tool finds them: FUNCs with a ``bpf_kfunc`` decl tag."""
+    word = struct.Struct("<I" if little_endian else ">I").unpack_from
+    set8s = sorted((s for s in col.sets.values() if s.is_set8 and len(s.addrs) == 1),
+                   key=lambda e: e.name, reverse=True)
+    symbols = col.names["func"]
+
+    def flags_of(addrs: list[int]) -> int:
+        for s in set8s:
+            low, high = s.addrs[0], s.addrs[0] + s.id * 8
+            for addr in addrs:
+                if low < addr <= high:
+                    off = (addr - section_addr) // 4 * 4 + 4
+                    return word(section, off)[0] if 0 <= off <= len(section) - 4 else 0
+        return 0
+
+    found = []
+    for _, tag in btf.all_types():
+        if not isinstance(tag, DeclTag) or tag.is_attr or tag.component_idx != -1 or \
+                btf.str(tag.name_off) != TAG_KFUNC or not btf.has_type(tag.type_id):
+            continue
+        func = btf.type(tag.type_id)
+        if not isinstance(func, Func):
+            continue
+        entry = symbols.get(btf.strings.get_bytes(func.name_off))
+        if entry is not None:
+            found.append(Kfunc(entry.name, tag.type_id, flags_of(entry.addrs)))
+    return found
+
+
+def annotate(btf: Btf, kfuncs: list[Kfunc], log: Log, *, released: bool = False) -> None:
+    """Add the decl tags, ``_impl`` functions and prototypes of *kfuncs* to *btf* (in place);
+    *released*: as the released tool, the ``_impl`` functions and prototypes only."""
+    _Annotator(btf, log, released).run(kfuncs)
 
 
 class _Annotator:
-    def __init__(self, btf: Btf, log: Log) -> None:
+    def __init__(self, btf: Btf, log: Log, released: bool) -> None:
         self.btf = btf
         self.log = log
+        self.released = released
         # every decl tag, those added here included: the _impl functions copy them
         self.tags = [tid for tid, t in btf.all_types() if isinstance(t, DeclTag)]
         self.own_funcs: set[bytes] | None = None  # names of the object's own FUNCs, when needed
 
     def run(self, kfuncs: list[Kfunc]) -> None:
+        if self.released:
+            for k in kfuncs:
+                if k.flags & KF_IMPLICIT_ARGS:
+                    self.implicit_args(k)
+            return
         for k in kfuncs:
             self.add_tag(TAG_KFUNC, k.btf_id)
             if k.flags & KF_FASTCALL:
@@ -172,7 +224,9 @@ class _Annotator:
         if len(impl) >= KSYM_NAME_LEN:
             raise BtfIdsError(f"ERROR: function name is too long: {shown}")
         if self.own_funcs is None:
-            self.own_funcs = {btf.strings.get_bytes(t.name_off) for _, t in btf
+            # the released tool asks btf__find_by_name_kind(), which searches the base too
+            types = btf.all_types() if self.released else iter(btf)
+            self.own_funcs = {btf.strings.get_bytes(t.name_off) for _, t in types
                               if isinstance(t, Func)}
         if impl in self.own_funcs:
             self.log(1, f"resolve_btfids: function {shown} already exists in BTF")

@@ -1,8 +1,9 @@
 """resolve_btfids as kernels 6.19+ run it: BTF in, ``ELF.BTF``/``.BTF_ids``/``.BTF.base`` out.
 
 Since the series "resolve_btfids: Change in-place update with raw binary output" (bpf-next,
-December 2025), kbuild runs ``scripts/gen-btf.sh`` for vmlinux (``.tmp_vmlinux1``) and for each
-module: pahole writes the BTF of the ELF file to a detached ``ELF.BTF.1``, then::
+December 2025, released in 6.19), kbuild runs ``scripts/gen-btf.sh`` for vmlinux
+(``.tmp_vmlinux1``) and for each module: pahole writes the BTF of the ELF file to a detached
+``ELF.BTF.1``, then::
 
     resolve_btfids [--fatal_warnings] [--distill_base] [--btf_base vmlinux] --btf ELF.BTF.1 ELF
 
@@ -23,6 +24,32 @@ only read. As ``tools/bpf/resolve_btfids/main.c`` of bpf-next (August 2026) does
 6. writes ``ELF.BTF_ids`` (the whole section, in the ELF file's byte order), ``ELF.BTF`` (raw
    BTF) and, with a distilled base, ``ELF.BTF.base``.
 
+Which tool: the released one or bpf-next's. The tool of the kernels released so far (6.19 to
+7.2; checked on 7.2's source and output) does less in steps 3 and 4, and the outputs differ, so
+the ELF file's kernel release decides (:func:`~.symbols.kernel_version`: a module's
+``vermagic``, vmlinux's ``linux_banner``):
+
+* known and older than 7.3 (:data:`RELEASED_BEFORE`): the released tool. Step 3 only makes the
+  ``_impl`` functions and prototypes of ``KF_IMPLICIT_ARGS`` kfuncs, for the functions pahole's
+  ``decl_tag_kfuncs`` tagged ``bpf_kfunc`` (no decl tags added, no arena attributes); step 4 has
+  no dedup, so strings no type uses any more stay, and equal prototypes stay apart. Kernels
+  before 6.19 never run this form; they get the oldest behaviour there is, the released one.
+* 7.3 and later, or unknown (test objects, BTF without a kernel): bpf-next's, as above.
+
+Evidence: ``scripts/e2e-kernel --kernel 7.2`` runs 7.2's own resolve_btfids on the inputs ours
+had, and compares the files. With bpf-next's behaviour, .tmp_vmlinux1's BTF had one PTR and one
+TYPE_TAG more (arena), one FUNC_PROTO less (dedup merged two ``_impl`` prototypes), fewer
+strings (dedup dropped unused ones), so 278 words of ``.BTF_ids`` were off by one; with this
+rule every file is identical. 7.3's behaviour is assumed to be bpf-next's; no 7.3 was checked.
+
+The header of the files: libbpf writes the ``hdr_len`` a BTF object has: that of the input for
+BTF it parsed, ``sizeof(struct btf_header)`` for BTF it created (``btf_new_empty()``), which
+``btf__distill_base()`` does for both its outputs. 7.2's libbpf has the kind layout section, so
+that size is 32 (``layout_off``/``layout_len`` after ``str_len``, both 0 here), and the
+distilled ``ELF.BTF`` and ``ELF.BTF.base`` of 7.2 have a 32-byte header, the others 24 (seen in
+the 7.2 comparison). Only 7.2 is known to do this: older releases and bpf-next get 24 bytes
+everywhere until their libbpf is checked.
+
 Differences from the kernel tool, on purpose: nothing is written before everything is computed,
 and each file is replaced atomically (the kernel tool writes them one after the other with
 fopen()). ``--fatal_warnings`` makes the run fail (exit 255, after writing) when anything
@@ -42,10 +69,16 @@ from ..btf.model import Btf
 from ..btf.permute import permute
 from ..errors import BtfbuildError
 from . import _open, _prepare, _Prepared
-from .btf2btf import annotate, discover
+from .btf2btf import annotate, discover, tagged_kfuncs
 from .btfnames import ModelNames
 from .errors import BtfIdsError, Log, quiet
 from .resolve import patch_section, resolve_ids
+from .symbols import kernel_version, read_layout
+
+Release = tuple[int, int]  # (major, minor)
+
+RELEASED_BEFORE: Release = (7, 3)  # the first release assumed to have bpf-next's tool
+LAYOUT_HEADER: tuple[Release, ...] = ((7, 2),)  # libbpf writes 32-byte headers for new BTF
 
 
 class Generated(NamedTuple):
@@ -56,6 +89,13 @@ class Generated(NamedTuple):
     btf_ids: bytes | None  # ELF.BTF_ids; None when the ELF has no .BTF_ids or no symbols
     warnings: int  # WARN lines printed
     files: list[str]  # the files written, in order
+    kernel: Release | None = None  # the ELF file's kernel release, when it tells
+    released: bool = False  # done as the released tool (see the module's docstring)
+
+
+def released_tool(kernel: Release | None) -> bool:
+    """Whether the ELF file of a kernel of release *kernel* gets the released tool's outputs."""
+    return kernel is not None and kernel < RELEASED_BEFORE
 
 
 def generate(path: str, *, btf: str | None = None, base: str | None = None,
@@ -63,16 +103,21 @@ def generate(path: str, *, btf: str | None = None, base: str | None = None,
     """Run the 6.19+ resolve_btfids on the ELF file *path* (*btf*, *base*: ``--btf``,
     ``--btf_base``); raises :class:`BtfIdsError` with the one-line message. The steps are the
     kernel tool's, in its order."""
-    prep = _collect(path, log)
+    prep, kernel = _collect(path, log)
+    released = released_tool(kernel)
     base_btf = _load_base(base) if base is not None else None
     model = _load(btf or path, base_btf, "BTF")
     warnings = 0
     if prep is not None:
-        found = discover(prep.collected, prep.section, prep.idlist.addr,
-                         prep.layout.little_endian, model, log)
-        warnings += found.warnings
-        annotate(model, found.kfuncs, log)
-    model, distilled = _finalize(model, distill_base and base_btf is not None)
+        args = (prep.collected, prep.section, prep.idlist.addr, prep.layout.little_endian, model)
+        if released:
+            kfuncs = tagged_kfuncs(*args)
+        else:
+            found = discover(*args, log)
+            warnings += found.warnings
+            kfuncs = found.kfuncs
+        annotate(model, kfuncs, log, released=released)
+    model, distilled = _finalize(model, distill_base and base_btf is not None, dedup=not released)
     btf_ids = None
     if prep is not None:
         warnings += resolve_ids(prep.collected, ModelNames(model), log)
@@ -80,17 +125,28 @@ def generate(path: str, *, btf: str | None = None, base: str | None = None,
                                 prep.layout.little_endian, log)
         warnings += patched.warnings
         btf_ids = patched.data
-    outputs = {".BTF_ids": btf_ids, ".BTF": raw.encode(model),
-               ".BTF.base": raw.encode(distilled) if distilled is not None else None}
+    hdr_len = raw.HEADER_LEN
+    if distilled is not None and released and kernel in LAYOUT_HEADER:
+        hdr_len += 8  # layout_off, layout_len: btf__distill_base() made both objects anew
+    outputs = {".BTF_ids": btf_ids, ".BTF": raw.encode(model, header_len=hdr_len),
+               ".BTF.base": raw.encode(distilled, header_len=hdr_len)
+               if distilled is not None else None}
     files = (_dump(path, outputs, log) if write
              else [path + s for s, d in outputs.items() if d is not None])
-    return Generated(model, distilled, btf_ids, warnings, files)
+    return Generated(model, distilled, btf_ids, warnings, files, kernel, released)
 
 
-def _collect(path: str, log: Log) -> _Prepared | None:
+def _collect(path: str, log: Log) -> tuple[_Prepared | None, Release | None]:
+    """The ``.BTF_ids`` symbols (None: nothing to resolve) and the kernel release of *path*."""
     fd = _open(path, os.O_RDONLY)
     try:
-        return _prepare(fd, path, log, "skip symbols resolution")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            layout = read_layout(f, path)
+        kernel = kernel_version(fd, layout)
+        if kernel is not None:
+            log(1, f"{path}: kernel {kernel[0]}.{kernel[1]}, "
+                   f"{'released' if released_tool(kernel) else 'bpf-next'} resolve_btfids")
+        return _prepare(fd, path, log, "skip symbols resolution", layout), kernel
     finally:
         os.close(fd)
 
@@ -103,9 +159,11 @@ def _load_base(path: str) -> Btf:
     return base
 
 
-def _finalize(model: Btf, distill_base: bool) -> tuple[Btf, Btf | None]:
-    """Dedup, distill (when asked), sort: the final BTF and its distilled base."""
-    model = _dedup(model)
+def _finalize(model: Btf, distill_base: bool, dedup: bool = True) -> tuple[Btf, Btf | None]:
+    """Dedup (unless the released tool), distill (when asked), sort: the final BTF and its
+    distilled base."""
+    if dedup:
+        model = _dedup(model)
     distilled = None
     if distill_base:
         try:

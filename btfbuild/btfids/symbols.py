@@ -14,6 +14,9 @@ quirks included, because the names decide which slots get which ids:
 * ``__BTF_ID__set__<name>`` / ``__BTF_ID__set8__<name>``: the symbol sits on the set's count;
   its size says how many members follow (``size / 4 - 1`` ids, ``size / 8 - 1`` id/flags pairs).
   Set names must be unique across both forms.
+
+:func:`kernel_version` tells which kernel the file belongs to, for the 6.19+ form, whose output
+depends on the kernel's release (:mod:`.genbtf`).
 """
 
 from __future__ import annotations
@@ -234,6 +237,92 @@ def collect(symbols: list[RawSymbol], log: Log) -> Collected:
         entry.symbols.append(sym.name)
         pairs.append((sym, entry))
     return Collected(names, sets, counts, pairs)
+
+
+MODINFO_SECTION = ".modinfo"
+VERMAGIC = b"vermagic="
+BANNER_SYMBOL = b"linux_banner"
+BANNER_PREFIX = b"Linux version "
+BANNER_MAX = 512  # more than init/version.c's banner ever is
+
+
+def kernel_version(fd: int, layout: ElfLayout) -> tuple[int, int] | None:
+    """(major, minor) of the kernel the ELF file open as *fd* was built for: a module's
+    ``vermagic=`` in ``.modinfo`` ("7.2.13 SMP preempt ..."), else the ``linux_banner`` string of
+    vmlinux ("Linux version 7.2.13 (...) ..."); None when it has neither (a test object), or
+    when what it has cannot be read: the kernel tool never reads them, so they fail no run."""
+    try:
+        return _kernel_version(fd, layout)
+    except BtfIdsError:
+        return None
+
+
+def _kernel_version(fd: int, layout: ElfLayout) -> tuple[int, int] | None:
+    for sh in layout.sections:
+        if sh.name == MODINFO_SECTION and sh.type != SHT_NOBITS:
+            for entry in read_at(fd, sh.offset, sh.size, MODINFO_SECTION).split(b"\0"):
+                if entry.startswith(VERMAGIC):
+                    return parse_release(entry[len(VERMAGIC):])
+    banner = _symbol_string(fd, layout, BANNER_SYMBOL)
+    if banner is None or not banner.startswith(BANNER_PREFIX):
+        return None
+    return parse_release(banner[len(BANNER_PREFIX):])
+
+
+def parse_release(text: bytes) -> tuple[int, int] | None:
+    """(major, minor) of a release string such as ``7.2.13``, ``6.1.0-56-amd64`` or ``7.3-rc1``."""
+    parts = text.split(b" ", 1)[0].split(b".")
+    if len(parts) < 2 or not parts[0].isdigit():
+        return None
+    minor = parts[1]
+    digits = len(minor) - len(minor.lstrip(b"0123456789"))
+    if not digits:
+        return None
+    return int(parts[0]), int(minor[:digits])
+
+
+def _symbol_string(fd: int, layout: ElfLayout, name: bytes) -> bytes | None:
+    """The NUL-terminated string at the address of the first symbol called *name*, read from
+    the section that holds it; None when there is no such symbol or it points at no data."""
+    symtab = layout.symtab
+    entsize = 24 if layout.is64 else 16
+    if symtab is None or symtab.entsize != entsize:
+        return None
+    strtab_hdr = next((s for s in layout.sections if s.idx == symtab.link), None)
+    if strtab_hdr is None or strtab_hdr.type == SHT_NOBITS:
+        return None
+    strtab = read_at(fd, strtab_hdr.offset, strtab_hdr.size, "symbol string table")
+    # st_name values that read as *name* (a linker may share it as the tail of a longer name)
+    e = "<" if layout.little_endian else ">"
+    wanted = set()
+    at = strtab.find(name + b"\0")
+    while at >= 0:
+        wanted.add(struct.pack(e + "I", at))
+        at = strtab.find(name + b"\0", at + 1)
+    if not wanted:
+        return None
+    table = read_at(fd, symtab.offset, symtab.size // entsize * entsize, "symbol table")
+    # st_name is the first word of an entry in both classes: search for it in the table, at
+    # entry boundaries only, rather than unpacking every symbol
+    found = -1
+    for pattern in wanted:
+        at = table.find(pattern)
+        while at >= 0 and at % entsize:
+            at = table.find(pattern, at + 1)
+        if at >= 0 and (found < 0 or at < found):
+            found = at
+    if found < 0:
+        return None
+    if layout.is64:
+        _, _, _, shndx, value, _ = struct.unpack_from(e + "IBBHQQ", table, found)
+    else:
+        _, value, _, _, _, shndx = struct.unpack_from(e + "IIIBBH", table, found)
+    sec = next((s for s in layout.sections if s.idx == shndx), None)
+    if sec is None or sec.type == SHT_NOBITS or not sec.addr <= value < sec.addr + sec.size:
+        return None
+    start = value - sec.addr
+    data = read_at(fd, sec.offset + start, min(BANNER_MAX, sec.size - start), sec.name)
+    return data.split(b"\0", 1)[0]
 
 
 def _show(name: bytes) -> str:

@@ -10,7 +10,9 @@ The first form fills the ``.BTF_ids`` section of ELF in place, as the tool of ke
 does. The second is how kernels 6.19+ run it (``scripts/gen-btf.sh``): the ELF file is only
 read, and the BTF, with kfunc annotations, deduplicated, distilled with ``--distill_base``,
 sorted by name, goes to ``ELF.BTF``, the resolved section to ``ELF.BTF_ids`` and the distilled
-base to ``ELF.BTF.base`` (:mod:`btfbuild.btfids.genbtf`). The kernel tool has only one of the two
+base to ``ELF.BTF.base`` (:mod:`btfbuild.btfids.genbtf`); for an ELF file of a kernel up to 7.2
+(its ``vermagic`` or ``linux_banner`` tells), as the released tool does it: ``_impl`` functions
+only, no dedup. The kernel tool has only one of the two
 behaviours, depending on its version, so the form is told by the call: ``--btf`` naming
 ``ELF.BTF.1`` next to ELF, as gen-btf.sh passes it, or ``--distill_base``, selects the second.
 
