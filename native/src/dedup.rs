@@ -1122,44 +1122,46 @@ fn ref_slot(t: &[u32], k: u32) -> Option<usize> {
 
 /// Pass 2: rebuild the string table from the strings the types refer to, in order of first
 /// reference; strings that the base holds are referred to there.
+/// Call `f` on every string offset word of the own types, in type order; `f` may rewrite it.
+fn for_each_str_word(ty: &mut Types, mut f: impl FnMut(&mut u32)) {
+    let mut slots: Vec<usize> = Vec::new();
+    for i in 0..ty.offs.len() {
+        let off = ty.offs[i] as usize;
+        slots.clear();
+        for_each_str_slot(ty.rec(ty.start_id + i as u32), |p| slots.push(p));
+        for &p in &slots {
+            f(&mut ty.words[off + p]);
+        }
+    }
+}
+
 fn dedup_strings(ty: &mut Types, strings: &mut StrTab) -> Result<(), String> {
     let start = strings.start;
     let old = std::mem::replace(strings, StrTab::new(start));
     let mut remap = vec![u32::MAX; old.data.len()];
-    let mut slots: Vec<usize> = Vec::new();
     if ty.base.is_none() {
         // one pass: a string gets its new offset where it is first referenced
-        for i in 0..ty.offs.len() {
-            let off = ty.offs[i] as usize;
-            slots.clear();
-            for_each_str_slot(ty.rec(ty.start_id + i as u32), |p| slots.push(p));
-            for &p in &slots {
-                let s = ty.words[off + p];
-                if s != 0 {
-                    let r = &mut remap[s as usize];
-                    if *r == u32::MAX {
-                        *r = strings.add(old.get(s));
-                    }
-                    ty.words[off + p] = *r;
+        for_each_str_word(ty, |w| {
+            if *w != 0 {
+                let r = &mut remap[*w as usize];
+                if *r == u32::MAX {
+                    *r = strings.add(old.get(*w));
                 }
+                *w = *r;
             }
-        }
+        });
         return Ok(());
     }
     // the strings in use, in order of first reference, and which of them the base holds (one
     // pass over the base's strings rather than an index of all of them)
     let mut used: Vec<u32> = Vec::new();
-    for i in 0..ty.offs.len() {
-        slots.clear();
-        for_each_str_slot(ty.rec(ty.start_id + i as u32), |p| slots.push(p));
-        for &p in &slots {
-            let s = ty.words[ty.offs[i] as usize + p];
-            if s != 0 && s >= start && remap[(s - start) as usize] == u32::MAX {
-                remap[(s - start) as usize] = 0;
-                used.push(s);
-            }
+    for_each_str_word(ty, |w| {
+        let s = *w;
+        if s != 0 && s >= start && remap[(s - start) as usize] == u32::MAX {
+            remap[(s - start) as usize] = 0;
+            used.push(s);
         }
-    }
+    });
     let in_base = match ty.base {
         Some(b) => b.strings.find_many(&used.iter().map(|&s| old.get(s)).collect::<Vec<_>>()),
         None => vec![None; used.len()],
@@ -1170,16 +1172,10 @@ fn dedup_strings(ty: &mut Types, strings: &mut StrTab) -> Result<(), String> {
             None => strings.add(old.get(s)),
         };
     }
-    for i in 0..ty.offs.len() {
-        let off = ty.offs[i] as usize;
-        slots.clear();
-        for_each_str_slot(ty.rec(ty.start_id + i as u32), |p| slots.push(p));
-        for &p in &slots {
-            let s = ty.words[off + p];
-            if s != 0 && s >= start {
-                ty.words[off + p] = remap[(s - start) as usize];
-            }
+    for_each_str_word(ty, |w| {
+        if *w != 0 && *w >= start {
+            *w = remap[(*w - start) as usize];
         }
-    }
+    });
     Ok(())
 }
