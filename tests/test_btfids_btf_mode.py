@@ -484,11 +484,14 @@ def test_object_without_btf_ids_writes_btf_only(tmp_path: Path, gcc: str,
     assert Path(f"{obj}.BTF").exists() and not Path(f"{obj}.BTF_ids").exists()
 
 
-def test_fatal_warnings_fail_after_writing(kfuncs_obj: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
-    rc, _ = run_ours(["--fatal_warnings", "--btf", f"{kfuncs_obj}.BTF.1", str(kfuncs_obj)],
-                     capsys)
-    assert rc == 255
+def test_fatal_warnings_keep_exit_0_in_the_btf_form(kfuncs_obj: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The kernel tool's --btf form exits 0 with --fatal_warnings too (its status is the last
+    file write's); the warnings are printed."""
+    rc, err = run_ours(["--fatal_warnings", "--btf", f"{kfuncs_obj}.BTF.1", str(kfuncs_obj)],
+                       capsys)
+    assert rc == 0
+    assert "WARN: " in err
     assert Path(f"{kfuncs_obj}.BTF").exists() and Path(f"{kfuncs_obj}.BTF_ids").exists()
 
 

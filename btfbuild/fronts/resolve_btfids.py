@@ -25,7 +25,8 @@ behaviours, depending on its version, so the form is told by the call: ``--btf``
 * ``WARN: resolve_btfids: unresolved symbol NAME``, ``WARN: multiple IDs found ...`` and, in the
   6.19+ form, ``WARN: resolve_btfids: no BTF func for kfunc ...``/``no BTF ID symbol for ...``
   as the kernel prints them, on stderr; ``--fatal_warnings`` (kernels 6.15+) turns them into
-  exit 255 after the files are written;
+  exit 255 after the file is patched, in the in-place form only (the kernel tool's 6.19+ form
+  exits 0 all the same, see :mod:`btfbuild.btfids.genbtf`);
 * ``--patch_btfids BLOB`` (kernels 6.19+) copies a ``.BTF_ids`` data file into the section.
 """
 
@@ -194,8 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if writes_blobs(opts, path):
                 from ..btfids.genbtf import generate
 
-                warnings = generate(path, btf=opts.btf, base=opts.btf_base,
-                                    distill_base=opts.distill_base, log=log).warnings
+                generate(path, btf=opts.btf, base=opts.btf_base,
+                         distill_base=opts.distill_base, log=log)
+                return 0  # --fatal_warnings or not, as the kernel tool's 6.19+ form
             else:
                 warnings = resolve_file(path, btf=opts.btf, base=opts.btf_base,
                                         log=log).warnings
