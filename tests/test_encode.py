@@ -149,6 +149,14 @@ def test_no_debug_info_is_one_line_error(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_missing_file_or_directory_is_one_clear_line(tmp_path: Path) -> None:
+    for target, reason in ((tmp_path / "gone.ko", "cannot open: No such file or directory"),
+                           (tmp_path, "is a directory, not an ELF file")):
+        r = ours(target, tmp_path / "out.btf")
+        assert r.returncode == 1
+        assert r.stderr == f"btfbuild-pahole: {target}: {reason}\n"
+
+
 @pytest.mark.parametrize("garbage", [b"", b"\x7fELF\x02\x01\x01" + b"\0" * 9, b"not an elf"])
 def test_corrupt_input_is_one_line_error(tmp_path: Path, garbage: bytes) -> None:
     f = tmp_path / "bad.o"

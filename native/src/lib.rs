@@ -36,6 +36,16 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown cause".into())
 }
 
+/// An I/O error as a person reads it: "No such file or directory", without Rust's
+/// " (os error 2)".
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
 /// Raw BTF, counters, the distilled base when one was asked for, and the explanations.
 type EncodeOutput = (Py<PyBytes>, Py<PyDict>, Option<Py<PyBytes>>, Vec<String>);
 
@@ -82,10 +92,14 @@ fn encode_file(
     };
     let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
     let result = py.allow_threads(|| {
-        let file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // the caller names the file in front of the message
+        let file = std::fs::File::open(&path).map_err(|e| format!("cannot open: {}", io_reason(&e)))?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err("is a directory, not an ELF file".to_string());
+        }
         // SAFETY: the map is read-only and lives only for this call. Another process truncating
         // the file meanwhile could fault the read; that is the same risk pahole takes with mmap.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("{}: {e}", path.display()))?;
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map: {}", io_reason(&e)))?;
         catch_unwind(AssertUnwindSafe(|| {
             let t0 = std::time::Instant::now();
             let base = match base {
