@@ -324,9 +324,11 @@ fn convert_and_merge<'a>(
     timing_note("deduplicated", t0);
     let kfunc_tags = KfuncTags::new(kfuncs, &elf_funcs);
     stats.functions = add_functions(&mut btf, base, &funcs, &remap, opts, &kfunc_tags, &mut why);
+    timing_note("functions added", t0);
     let candidate_protos: Vec<u32> =
         funcs.iter().filter(|f| f.skip.is_none()).map(|f| remap[f.proto as usize]).collect();
     drop_unused_protos(&mut btf, &candidate_protos);
+    timing_note("unused prototypes dropped", t0);
     stats.explanations = why.report(explain);
     Ok((btf, stats))
 }
