@@ -185,7 +185,10 @@ def load_raw(data: bytes, base: Btf) -> Btf:
 def test_vmlinux_output_is_the_same_for_any_thread_count(vmlinux61: Path) -> None:
     """2,352 compile units are converted by the workers in whatever order they finish and
     merged in section order: the bytes must not depend on the number of threads."""
-    from btfbuild import _native
+    from btfbuild.encoder import encode_file
+    from btfbuild.features import Features
 
-    outs = {j: _native.encode(str(vmlinux61), threads=j, global_vars=True)[0] for j in (1, 2, 5)}
+    feats = Features()
+    feats.apply("default,global_var")
+    outs = {j: encode_file(vmlinux61, feats, threads=j).raw for j in (1, 2, 5)}
     assert outs[1] == outs[2] == outs[5]

@@ -67,6 +67,7 @@ from typing import NamedTuple
 
 from ..atomic import write_file
 from ..btf import raw
+from ..btf.dedup import DedupError, dedup
 from ..btf.distill import DistillError, distill
 from ..btf.model import Btf
 from ..btf.permute import permute
@@ -120,7 +121,8 @@ def generate(path: str, *, btf: str | None = None, base: str | None = None,
             warnings += found.warnings
             kfuncs = found.kfuncs
         annotate(model, kfuncs, log, released=released)
-    model, distilled = _finalize(model, distill_base and base_btf is not None, dedup=not released)
+    model, distilled = _finalize(model, distill_base and base_btf is not None,
+                                 deduplicate=not released)
     btf_ids = None
     if prep is not None:
         warnings += resolve_ids(prep.collected, ModelNames(model), log)
@@ -162,11 +164,14 @@ def _load_base(path: str) -> Btf:
     return base
 
 
-def _finalize(model: Btf, distill_base: bool, dedup: bool = True) -> tuple[Btf, Btf | None]:
+def _finalize(model: Btf, distill_base: bool, deduplicate: bool = True) -> tuple[Btf, Btf | None]:
     """Dedup (unless the released tool), distill (when asked), sort: the final BTF and its
     distilled base."""
-    if dedup:
-        model = _dedup(model)
+    if deduplicate:
+        try:
+            model = dedup(model)
+        except DedupError as exc:
+            raise BtfIdsError(f"FAILED to dedup BTF: {exc}") from None
     distilled = None
     if distill_base:
         try:
@@ -213,15 +218,3 @@ def _load(path: str, base: Btf | None, what: str) -> Btf:
     except BtfbuildError as exc:
         why = str(exc).removeprefix(f"{path}: ")
         raise BtfIdsError(f"FAILED: load {what} from {path}: {why}") from None
-
-
-def _dedup(btf: Btf) -> Btf:
-    """libbpf's ``btf__dedup()``, in the native core, over the raw form of *btf*."""
-    from .. import _native
-
-    base = raw.encode(btf.base, btf.endian) if btf.base is not None else None
-    try:
-        out = _native.btf_dedup(raw.encode(btf), base)
-    except _native.EncodeError as exc:
-        raise BtfIdsError(f"FAILED to dedup BTF: {exc}") from None
-    return raw.parse(out, btf.base)
