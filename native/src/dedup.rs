@@ -55,23 +55,19 @@ const NIL: u32 = u32::MAX;
 /// Type 0, `void`: all zero, as libbpf presents it.
 static VOID: [u32; 3] = [0, 0, 0];
 
-/// Deduplicate `btf` in place. `base` is the BTF that split BTF `btf` extends (its types keep
-/// their ids and absorb equal split types); `None` for a standalone BTF. On error the contents
-/// of `btf` are unspecified.
+/// Deduplicate `btf` in place, after checking it is well formed. `base` is the BTF that split
+/// BTF `btf` extends (its types keep their ids and absorb equal split types); `None` for a
+/// standalone BTF. On error the contents of `btf` are unspecified.
 pub fn dedup(btf: &mut Btf, base: Option<&Btf>) -> Result<(), String> {
-    dedup_with_map(btf, base).map(|_| ())
-}
-
-/// [`dedup`], also returning where each input type id went: `map[old] = new` (the base's ids
-/// and 0 map to themselves). The encoder needs it to tell whether two prototypes merged.
-pub fn dedup_with_map(btf: &mut Btf, base: Option<&Btf>) -> Result<Vec<u32>, String> {
     check(btf, base)?;
-    dedup_built(btf, base)
+    dedup_built(btf, base).map(|_| ())
 }
 
-/// [`dedup_with_map`] of BTF this crate built itself, so well formed: its check (a pass over
-/// every record, ~70 ms on vmlinux) is skipped. A bug that breaks that promise still cannot
-/// reach the user as a crash: the caller turns a panic into an error.
+/// [`dedup`] of BTF this crate built itself, so well formed: its check (a pass over every
+/// record, ~70 ms on vmlinux) is skipped. A bug that breaks that promise still cannot reach the
+/// user as a crash: the caller turns a panic into an error. Also returns where each input type
+/// id went: `map[old] = new` (the base's ids and 0 map to themselves); the encoder needs it to
+/// tell whether two prototypes merged.
 pub(crate) fn dedup_built(btf: &mut Btf, base: Option<&Btf>) -> Result<Vec<u32>, String> {
     let mut ty = Types {
         words: std::mem::take(&mut btf.words),

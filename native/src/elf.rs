@@ -57,13 +57,13 @@ impl<'a> Elf<'a> {
         Ok(elf)
     }
 
-    /// Where debug section `name` lies in the file (offset, length), when it is read in place
-    /// (neither compressed nor relocated).
-    pub fn file_range(&self, name: &str) -> Option<(usize, usize)> {
+    /// File offset of debug section `name`, when it is read in place (neither compressed nor
+    /// relocated).
+    pub fn file_offset(&self, name: &str) -> Option<usize> {
         match self.sections.get(name)? {
             Cow::Borrowed(s) => {
                 let off = (s.as_ptr() as usize).checked_sub(self.data.as_ptr() as usize)?;
-                (off + s.len() <= self.data.len()).then_some((off, s.len()))
+                (off + s.len() <= self.data.len()).then_some(off)
             }
             Cow::Owned(_) => None,
         }

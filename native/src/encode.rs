@@ -223,7 +223,7 @@ fn convert_and_merge<'a>(
     let cross_unit = may_refer_across_units(elf.section_data(".debug_abbrev"));
     let mut merger = Merger::new(base, cross_unit);
     let mut cus: Vec<CuTypes<'a>> = Vec::with_capacity(headers.len());
-    let mut info_pages = elf.file_range(".debug_info").map(|r| PageRelease::new(r, release));
+    let mut info_pages = elf.file_offset(".debug_info").map(|off| PageRelease::new(off, release));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
@@ -349,7 +349,7 @@ impl<'r> PageRelease<'r> {
     /// Blocks smaller than this are not worth a system call.
     const BLOCK: usize = 8 << 20;
 
-    fn new((file_off, _len): (usize, usize), release: Release<'r>) -> Self {
+    fn new(file_off: usize, release: Release<'r>) -> Self {
         PageRelease { file_off, done: 0, release }
     }
 
