@@ -103,20 +103,28 @@ class RawSymbol(NamedTuple):
     size: int
 
 
-def btf_id_symbols(fd: int, layout: ElfLayout) -> list[RawSymbol]:
-    """Symbols defined in ``.BTF_ids`` whose names start with ``__BTF_ID__``."""
-    symtab, idlist = layout.symtab, layout.idlist
-    assert symtab is not None and idlist is not None
+def symbol_tables(fd: int, layout: ElfLayout) -> tuple[bytes, bytes]:
+    """The symbol table's entries (whole ones only) and its string table; BtfIdsError when
+    they are malformed. The layout must have a symbol table."""
+    symtab = layout.symtab
+    assert symtab is not None
     entsize = 24 if layout.is64 else 16
     if symtab.entsize != entsize:
         raise BtfIdsError(f"FAILED malformed symbol table: entry size {symtab.entsize}, "
                           f"expected {entsize}")
-    count = symtab.size // entsize
-    table = read_at(fd, symtab.offset, count * entsize, "symbol table")
+    table = read_at(fd, symtab.offset, symtab.size // entsize * entsize, "symbol table")
     strtab_hdr = next((s for s in layout.sections if s.idx == symtab.link), None)
     if strtab_hdr is None or strtab_hdr.type == SHT_NOBITS:
         raise BtfIdsError(f"FAILED malformed symbol table: no string table at index {symtab.link}")
-    strtab = read_at(fd, strtab_hdr.offset, strtab_hdr.size, "symbol string table")
+    return table, read_at(fd, strtab_hdr.offset, strtab_hdr.size, "symbol string table")
+
+
+def btf_id_symbols(fd: int, layout: ElfLayout) -> list[RawSymbol]:
+    """Symbols defined in ``.BTF_ids`` whose names start with ``__BTF_ID__``."""
+    idlist = layout.idlist
+    assert idlist is not None
+    table, strtab = symbol_tables(fd, layout)
+    entsize = 24 if layout.is64 else 16
 
     # st_shndx of every entry, as raw 16-bit words in the file's byte order
     halfwords = memoryview(table).cast("H")
@@ -284,14 +292,10 @@ def parse_release(text: bytes) -> tuple[int, int] | None:
 def _symbol_string(fd: int, layout: ElfLayout, name: bytes) -> bytes | None:
     """The NUL-terminated string at the address of the first symbol called *name*, read from
     the section that holds it; None when there is no such symbol or it points at no data."""
-    symtab = layout.symtab
+    if layout.symtab is None:
+        return None
+    table, strtab = symbol_tables(fd, layout)  # BtfIdsError: kernel_version says None
     entsize = 24 if layout.is64 else 16
-    if symtab is None or symtab.entsize != entsize:
-        return None
-    strtab_hdr = next((s for s in layout.sections if s.idx == symtab.link), None)
-    if strtab_hdr is None or strtab_hdr.type == SHT_NOBITS:
-        return None
-    strtab = read_at(fd, strtab_hdr.offset, strtab_hdr.size, "symbol string table")
     # st_name values that read as *name* (a linker may share it as the tail of a longer name)
     e = "<" if layout.little_endian else ">"
     wanted = set()
@@ -301,7 +305,6 @@ def _symbol_string(fd: int, layout: ElfLayout, name: bytes) -> bytes | None:
         at = strtab.find(name + b"\0", at + 1)
     if not wanted:
         return None
-    table = read_at(fd, symtab.offset, symtab.size // entsize * entsize, "symbol table")
     # st_name is the first word of an entry in both classes: search for it in the table, at
     # entry boundaries only, rather than unpacking every symbol
     found = -1
